@@ -1,0 +1,1 @@
+"""tradekit-bithumb: the Bithumb (KRW market) connector for tradekit."""

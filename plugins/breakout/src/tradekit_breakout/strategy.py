@@ -1,0 +1,89 @@
+"""The breakout strategy of ``spec/breakout.md``.
+
+Entry on bar i when ``close[i] > max(high[i-lookback..i-1])`` and
+``volume[i] > volume_factor * mean(volume[i-lookback..i-1])``. The window excludes bar i, and
+the strategy only ever receives closed bars, so it cannot see a bar before it closes.
+
+Volumes are compared exactly: each is held as an integer count of 1e-8 units (the finest
+quantity any KRW market uses) and the factor as a fraction, so a run of zero-volume bars
+gives a mean of exactly zero instead of float residue.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import ClassVar
+
+import attrs
+
+from tradekit.config import check_range
+from tradekit.models import Bar, ExitPlan, Signal
+from tradekit_breakout.indicators import RollingMax, RollingSum
+
+__all__ = ["BreakoutStrategy"]
+
+_VOLUME_UNITS = 100_000_000
+
+
+@attrs.frozen
+class BreakoutConfig:
+    """Parameters with the spec's defaults."""
+
+    lookback: int = attrs.field(default=20, validator=check_range(1, None))
+    volume_factor: float = attrs.field(default=1.5, validator=check_range(0, None))
+    stop_loss: float = attrs.field(default=0.015, validator=check_range(0, 1, low_open=True))
+    take_profit: float = attrs.field(default=0.03, validator=check_range(0, None, low_open=True))
+    take_profit_fraction: float = attrs.field(default=0.5, validator=check_range(0, 1))
+    trailing_stop: float = attrs.field(
+        default=0.01, validator=check_range(0, 1, low_open=True, high_open=True)
+    )
+
+
+class BreakoutStrategy:
+    """20-bar high breakout with a volume filter; exits by stop, partial take-profit, trail."""
+
+    name: ClassVar[str] = "breakout"
+    Config: ClassVar[type[BreakoutConfig]] = BreakoutConfig
+
+    def __init__(self, config: BreakoutConfig) -> None:
+        self.config = config
+        self.lookback = config.lookback
+        self._highs = RollingMax(config.lookback)
+        self._volumes = RollingSum(config.lookback)
+        factor = Fraction(str(config.volume_factor))
+        # volume[i] > factor * total / lookback  <=>  volume[i] * lookback * den > num * total
+        self._lhs_scale = config.lookback * factor.denominator
+        self._rhs_scale = factor.numerator
+        self.exit_plan = ExitPlan(
+            stop_loss=config.stop_loss,
+            take_profit=config.take_profit,
+            take_profit_fraction=config.take_profit_fraction,
+            trailing_stop=config.trailing_stop,
+        )
+
+    @property
+    def warmup_bars(self) -> int:
+        """Closed bars needed before the first possible signal."""
+        return self.lookback
+
+    def on_bar(self, bar: Bar) -> Signal | None:
+        """Update the window with a closed bar; return a buy signal on a breakout."""
+        volume = round(bar.volume * _VOLUME_UNITS)
+        highs = self._highs
+        signal = None
+        if highs.full and bar.close > highs.value:
+            volumes = self._volumes
+            if volume * self._lhs_scale > self._rhs_scale * volumes.total:
+                signal = Signal(
+                    market=bar.market,
+                    time_ms=bar.time_ms,
+                    action="buy",
+                    price=bar.close,
+                    exit_plan=self.exit_plan,
+                    confidence=1.0,
+                    reason=f"close {bar.close!r} above {self.lookback}-bar high {highs.value!r}",
+                    strategy=self.name,
+                )
+        highs.push(bar.high)
+        self._volumes.push(volume)
+        return signal

@@ -1,0 +1,1 @@
+"""tradekit-slack: posts signals, fills, errors and the daily report to a Slack webhook."""

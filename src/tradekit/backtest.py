@@ -1,0 +1,187 @@
+"""Backtests: ``run_backtest(settings) -> BacktestResult`` and the report files.
+
+The engine is the same :class:`~tradekit.engine.TradingCore` that paper and live trading use;
+the simulated venue feeds it bars in open-time order (ties in config market order).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tradekit.config import Settings
+from tradekit.engine.core import EngineParams, TradeRecord, TradingCore
+from tradekit.events import Event
+from tradekit.interfaces import RiskRule, Strategy
+from tradekit.metrics import max_drawdown, sharpe, summarize_trades
+from tradekit.models import Bar, Fill, Timeframe
+
+__all__ = [
+    "BacktestResult",
+    "merge_markets",
+    "run_backtest",
+    "run_bars",
+    "write_report",
+]
+
+FILLS_HEADER = ("time_ms", "market", "side", "price", "quantity", "fee", "reason")
+_CHUNK = 50_000
+
+
+@attrs.frozen
+class BacktestResult:
+    """Everything a backtest produced."""
+
+    markets: list[str]
+    timeframe: Timeframe
+    initial_equity: float
+    final_equity: float
+    fills: list[Fill]
+    trades: list[TradeRecord]
+    equity_times: Sequence[int]
+    equity_values: Sequence[float]
+    exposed_bars: int
+    events: list[Event]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The figures written to ``summary.json``."""
+        n = len(self.equity_values)
+        out: dict[str, Any] = {
+            "markets": self.markets,
+            "timeframe": str(self.timeframe),
+            "bars": n,
+            "start_time_ms": self.equity_times[0] if n else None,
+            "end_time_ms": self.equity_times[-1] if n else None,
+            "initial_equity": self.initial_equity,
+            "final_equity": self.final_equity,
+            "total_return": self.final_equity / self.initial_equity - 1,
+            "max_drawdown": max_drawdown(self.equity_values, self.initial_equity),
+            "fills": len(self.fills),
+            "fees": sum(f.fee for f in self.fills),
+            "sharpe": sharpe(self.equity_values, self.initial_equity, self.timeframe.milliseconds),
+            "exposure": self.exposed_bars / n if n else 0.0,
+        }
+        out.update(summarize_trades(self.trades))
+        return out
+
+
+def merge_markets(streams: Mapping[str, Iterable[Bar]], order: Sequence[str]) -> Iterator[Bar]:
+    """Merge per-market bar streams by open time; equal times follow ``order``."""
+    if len(order) == 1:
+        return iter(streams[order[0]])
+    rank = {m: i for i, m in enumerate(order)}
+    return heapq.merge(
+        *(streams[m] for m in order), key=lambda bar: (bar.time_ms, rank[bar.market])
+    )
+
+
+def run_bars(
+    bars: Iterable[Bar],
+    markets: Sequence[str],
+    strategy_factory: Callable[[str], Strategy],
+    risk_rules: Sequence[RiskRule],
+    params: EngineParams,
+    timeframe: Timeframe = Timeframe("1h"),
+    progress: Callable[[int], None] | None = None,
+    keep_events: bool = True,
+) -> BacktestResult:
+    """Run the engine over ``bars`` (already in processing order)."""
+    events: list[Event] = []
+    core = TradingCore(
+        markets, strategy_factory, risk_rules, params, events.append if keep_events else None
+    )
+    core.start()
+    if progress is None:
+        step = core.step
+        for bar in bars:
+            step(bar)
+    else:
+        done = 0
+        iterator = iter(bars)
+        while chunk := list(itertools.islice(iterator, _CHUNK)):
+            step = core.step
+            for bar in chunk:
+                step(bar)
+            done += len(chunk)
+            progress(done)
+    core.finish()
+    return BacktestResult(
+        markets=list(markets),
+        timeframe=timeframe,
+        initial_equity=params.initial_cash,
+        final_equity=core.equity,
+        fills=core.fills,
+        trades=core.trades,
+        equity_times=core.equity_times,
+        equity_values=core.equity_values,
+        exposed_bars=core.exposed_bars,
+        events=events,
+    )
+
+
+def run_backtest(
+    settings: Settings,
+    host: Any = None,
+    progress: Callable[[int], None] | None = None,
+) -> BacktestResult:
+    """Run the configured strategy and risk chain over the configured candle files.
+
+    Raises:
+        ConfigError: the settings are incomplete for a backtest.
+        DataError: a candle file is malformed (the message names the line).
+    """
+    from tradekit.plugins import load_plugins
+
+    host = host or load_plugins()
+    streams = {
+        market: host.open_candle_source(settings.backtest.data[market]).bars(
+            market, settings.timeframe
+        )
+        for market in settings.markets
+    }
+    bt = settings.backtest
+    params = EngineParams(bt.initial_cash, bt.fee_rate, bt.min_order_krw, bt.slippage)
+    return run_bars(
+        merge_markets(streams, settings.markets),
+        settings.markets,
+        lambda _market: settings.strategy.build(),
+        [rule.build() for rule in settings.risk],
+        params,
+        settings.timeframe,
+        progress,
+    )
+
+
+def write_report(result: BacktestResult, directory: str | Path) -> list[Path]:
+    """Write ``fills.csv``, ``equity.csv``, ``summary.json`` and ``report.html``."""
+    from tradekit.report import render_html
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    fills_path = out / "fills.csv"
+    with fills_path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(",".join(FILLS_HEADER) + "\n")
+        for f in result.fills:
+            # repr keeps full float precision, as the spec requires.
+            handle.write(
+                f"{f.time_ms},{f.market},{f.side.value},{f.price!r},{f.quantity!r},"
+                f"{f.fee!r},{f.reason}\n"
+            )
+    equity_path = out / "equity.csv"
+    with equity_path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("time_ms,equity\n")
+        handle.writelines(
+            f"{t},{v!r}\n" for t, v in zip(result.equity_times, result.equity_values, strict=True)
+        )
+    summary_path = out / "summary.json"
+    summary_path.write_text(json.dumps(result.summary, indent=2) + "\n", encoding="utf-8")
+    report_path = out / "report.html"
+    report_path.write_text(render_html(result), encoding="utf-8")
+    return [fills_path, equity_path, summary_path, report_path]

@@ -1,0 +1,38 @@
+"""The built-in ``log`` notifier: writes events to the log."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+from loguru import logger
+
+from tradekit.events import BarClosed, Event
+
+__all__ = ["LogNotifier"]
+
+
+class LogNotifier:
+    """Logs every event (bars at DEBUG, the rest at ``level``)."""
+
+    name: ClassVar[str] = "log"
+
+    @attrs.frozen
+    class Config:
+        """``level``: loguru level for events; ``kinds``: only these event kinds (all if empty)."""
+
+        level: str = "INFO"
+        kinds: list[str] = attrs.field(factory=list)
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    async def notify(self, event: Event) -> None:
+        """Log one event."""
+        if self.config.kinds and event.kind not in self.config.kinds:
+            return
+        level = "DEBUG" if isinstance(event, BarClosed) else self.config.level
+        logger.log(level, "{}: {}", event.kind, event)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

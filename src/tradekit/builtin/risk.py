@@ -1,0 +1,152 @@
+"""Built-in risk rules: ``position_size`` and ``daily_loss_limit`` (``spec/breakout.md``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import ClassVar
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from tradekit.config import check_range
+from tradekit.events import Event, TradingHalted, TradingResumed
+from tradekit.interfaces import AccountView
+from tradekit.models import OrderIntent, Rejection, floor8
+
+__all__ = ["DailyLossLimit", "PositionSize", "TradingDay"]
+
+
+class PositionSize:
+    """Sizes each entry at ``fraction`` of current equity: ``floor8(equity * fraction / price)``."""
+
+    name: ClassVar[str] = "position_size"
+    sizes_entries: ClassVar[bool] = True
+
+    @attrs.frozen
+    class Config:
+        """``fraction``: entry notional as a fraction of equity."""
+
+        fraction: float = attrs.field(default=0.05, validator=check_range(0, 1, low_open=True))
+
+    def __init__(self, config: Config) -> None:
+        self.fraction = config.fraction
+
+    def reset(self, equity: float, time_ms: int | None = None) -> None:
+        """Nothing to reset: the rule keeps no state."""
+
+    def on_bar_close(self, time_ms: int, equity: float) -> Event | None:
+        """Nothing to track per bar."""
+        return None
+
+    def check(self, intent: OrderIntent, account: AccountView) -> OrderIntent | Rejection:
+        """Set the entry's quantity from the account's equity and the signal price."""
+        quantity = floor8(account.equity * self.fraction / intent.price)
+        if quantity <= 0:
+            return Rejection(self.name, f"equity {account.equity!r} too small for an entry")
+        return attrs.evolve(intent, quantity=quantity)
+
+
+class TradingDay:
+    """Maps UTC millisecond times to calendar days in a time zone, O(1) per call.
+
+    The boundaries of the current day are cached, so the zone is consulted once per day.
+    """
+
+    def __init__(self, timezone: str = "Asia/Seoul") -> None:
+        self.zone = ZoneInfo(timezone)
+        self.start_ms = 0
+        self.end_ms = -1
+        self.label = ""
+
+    def is_new_day(self, time_ms: int) -> bool:
+        """Move to the day of ``time_ms``; True when it differs from the previous call's day."""
+        if self.start_ms <= time_ms < self.end_ms:
+            return False
+        local = datetime.fromtimestamp(time_ms / 1000, self.zone)
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = (start + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=self.zone)
+        self.start_ms = int(start.timestamp() * 1000)
+        self.end_ms = int(end.timestamp() * 1000)
+        label = start.date().isoformat()
+        changed = label != self.label
+        self.label = label
+        return changed
+
+
+class DailyLossLimit:
+    """Halts new entries for the rest of the trading day once equity falls past ``limit``.
+
+    The day's reference is the equity at the close of the previous day's last bar (the
+    starting equity on the first day). Open positions keep their exits while halted.
+    """
+
+    name: ClassVar[str] = "daily_loss_limit"
+    sizes_entries: ClassVar[bool] = False
+
+    @attrs.frozen
+    class Config:
+        """``limit``: loss fraction of the day's reference equity; ``timezone``: trading day."""
+
+        limit: float = attrs.field(default=0.05, validator=check_range(0, 1, low_open=True))
+        timezone: str = attrs.field(default="Asia/Seoul")
+
+        @timezone.validator
+        def _zone(self, _attr: object, value: str) -> None:
+            try:
+                ZoneInfo(value)
+            except (ValueError, KeyError, OSError):
+                from tradekit.config import ConfigValueError
+
+                raise ConfigValueError("an IANA time zone such as 'Asia/Seoul'", value) from None
+
+    def __init__(self, config: Config) -> None:
+        self.limit = config.limit
+        self.day = TradingDay(config.timezone)
+        self.halted = False
+        self.reference: float | None = None
+        self.threshold = float("-inf")
+        self._last_equity: float | None = None
+
+    def reset(self, equity: float, time_ms: int | None = None) -> None:
+        """Start from ``equity`` (the first day's reference); with ``time_ms``, in that day."""
+        self._last_equity = equity
+        self.halted = False
+        if time_ms is not None:
+            self.day.is_new_day(time_ms)
+            self._set_reference(equity)
+
+    def _set_reference(self, equity: float) -> None:
+        self.reference = equity
+        self.threshold = equity * (1 - self.limit)
+
+    def on_bar_close(self, time_ms: int, equity: float) -> Event | None:
+        """Roll the trading day if needed, then halt when equity is below the threshold."""
+        event: Event | None = None
+        if self.day.is_new_day(time_ms):
+            self._set_reference(equity if self._last_equity is None else self._last_equity)
+            if self.halted:
+                self.halted = False
+                event = TradingResumed(time_ms, self.day.label)
+        self._last_equity = equity
+        if not self.halted and equity < self.threshold:
+            self.halted = True
+            assert self.reference is not None
+            return TradingHalted(
+                time_ms,
+                self.day.label,
+                equity,
+                self.reference,
+                f"equity {equity:,.0f} fell more than {self.limit:.2%} below the day's "
+                f"reference {self.reference:,.0f}",
+            )
+        return event
+
+    def check(self, intent: OrderIntent, account: AccountView) -> OrderIntent | Rejection:
+        """Reject entries while halted."""
+        if self.halted:
+            return Rejection(
+                self.name,
+                f"trading halted for {self.day.label} (daily loss limit {self.limit:.2%}); "
+                "new entries resume on the next trading day",
+            )
+        return intent

@@ -1,0 +1,195 @@
+"""The ``tradekit`` command line.
+
+Heavy imports happen inside commands so ``tradekit --help`` stays fast. A
+:class:`~tradekit.errors.TradekitError` prints one line (``ConfigError`` and ``DataError``
+exit with status 2, others with 1); anything else shows its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tradekit import __version__
+
+__all__ = ["cli", "main"]
+
+CONFIG = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tradekit")
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"], False),
+    help="Minimum level of log messages.",
+)
+@click.option("--log-json", is_flag=True, help="Log JSON lines (for containers).")
+@click.pass_context
+def cli(ctx: click.Context, log_level: str, log_json: bool) -> None:
+    """Rule-based trading on Korean crypto exchanges: backtest, paper and live."""
+    from tradekit.log import setup_logging
+
+    setup_logging(log_level, json=log_json)
+    ctx.ensure_object(dict)
+    if _HOST:
+        from loguru import logger
+
+        for error in _HOST[0].errors:
+            logger.warning("{}", error)
+
+
+_HOST: list[Any] = []  # the plugin host of this process, loaded once
+
+
+def _host() -> Any:
+    """The process's plugin host; load errors are logged the first time."""
+    if not _HOST:
+        from loguru import logger
+
+        from tradekit.plugins import load_plugins
+
+        _HOST.append(load_plugins())
+        for error in _HOST[0].errors:
+            logger.warning("{}", error)
+    return _HOST[0]
+
+
+def _load(config: Path, host: Any = None) -> Any:
+    from tradekit.config import load_settings, secret_values
+    from tradekit.log import add_secrets
+
+    settings = load_settings(config, host or _host())
+    add_secrets(secret_values(settings))
+    return settings
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_command(as_json: bool) -> None:
+    """List installed plugins and what each registers."""
+    host = _host()
+    info = host.describe()
+    errors = [str(e) for e in host.errors]
+    if as_json:
+        click.echo(json.dumps({"plugins": info, "errors": errors}, indent=2))
+        return
+    for plugin in info:
+        parts = [f"{kind}: {', '.join(names)}" for kind, names in plugin["registers"].items()]
+        parts += [f"hook: {h}" for h in plugin["hooks"]]
+        click.echo(
+            f"{plugin['name']:<10} {plugin['distribution']} {plugin['version']:<8} "
+            + ("; ".join(parts) or "-")
+        )
+    for error in errors:
+        click.echo(f"error: {error}", err=True)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Work with configuration files."""
+
+
+@config_group.command("check")
+@click.argument("config", type=CONFIG)
+def config_check(config: Path) -> None:
+    """Validate CONFIG and print the resolved settings (secrets masked)."""
+    import yaml
+
+    from tradekit.config import masked
+
+    settings = _load(config)
+    click.echo(yaml.safe_dump(masked(settings), sort_keys=False, allow_unicode=True), nl=False)
+    click.echo(f"# {config}: OK", err=True)
+
+
+@cli.command("backtest")
+@click.argument("config", type=CONFIG)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for fills.csv, equity.csv, summary.json and report.html.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
+def backtest_command(config: Path, output: Path, quiet: bool) -> None:
+    """Backtest the strategy in CONFIG over its candle files and write a report."""
+    from tradekit.backtest import run_backtest, write_report
+
+    settings = _load(config)
+    if quiet:
+        result = run_backtest(settings)
+    else:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[progress.description]{task.description}"),
+            TextColumn("{task.completed:,} bars"),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("backtest", total=None)
+            result = run_backtest(settings, progress=lambda n: bar.update(task, completed=n))
+    paths = write_report(result, output)
+    if not quiet:
+        _print_summary(result.summary)
+    for path in paths:
+        click.echo(f"wrote {path}")
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Backtest summary", show_header=False)
+    percent = {"total_return", "max_drawdown", "win_rate", "exposure"}
+    for key, value in summary.items():
+        if isinstance(value, float):
+            text = f"{value:.2%}" if key in percent else f"{value:,.4f}"
+        else:
+            text = "-" if value is None else str(value)
+        table.add_row(key, text)
+    Console().print(table)
+
+
+def _add_plugin_commands(group: click.Group) -> None:
+    """Let plugins add commands (the ``register_commands`` hook)."""
+    from tradekit.plugins import load_plugins
+
+    try:
+        if not _HOST:
+            _HOST.append(load_plugins())  # errors are logged once logging is set up
+        _HOST[0].pm.hook.register_commands(cli=group)
+    except Exception as exc:  # a broken plugin must not break the CLI itself
+        click.echo(f"warning: plugin commands unavailable: {exc}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``tradekit`` script."""
+    from tradekit.errors import ConfigError, DataError, TradekitError
+
+    _add_plugin_commands(cli)
+    try:
+        cli.main(args=argv, prog_name="tradekit", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (ConfigError, DataError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except TradekitError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,541 @@
+"""Configuration: YAML -> ``${ENV}`` substitution -> cattrs -> frozen attrs :class:`Settings`.
+
+Every problem is collected and reported at once, each with its path and the offending value
+(``strategy.lookback: expected int, got 'x'``); unknown keys are errors with a "did you mean"
+hint. Each component block (``{use: name, ...}``) is structured into that plugin's own
+``Config`` class. Secret fields (``metadata={"secret": True}``) are masked whenever the
+settings are shown.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import cattrs
+import yaml
+from cattrs.errors import ForbiddenExtraKeysError, IterableValidationError
+
+from tradekit.errors import ConfigError, PluginError
+from tradekit.models import Timeframe
+
+if typing.TYPE_CHECKING:
+    from tradekit.plugins import Kind, PluginHost
+
+__all__ = [
+    "ApiSettings",
+    "BacktestSettings",
+    "Component",
+    "ConfigValueError",
+    "Settings",
+    "StorageSettings",
+    "check_range",
+    "load_settings",
+    "masked",
+    "secret_field",
+    "secret_values",
+    "structure_config",
+    "substitute_env",
+]
+
+MASK = "***"
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def secret_field(default: str | None = None) -> Any:
+    """An attrs field holding a secret: hidden from repr and masked in every display."""
+    return attrs.field(default=default, repr=False, metadata={"secret": True})
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Component:
+    """A configured component: the registered class and its structured ``Config``."""
+
+    use: str
+    cls: type[Any]
+    config: Any
+    distribution: str = ""
+
+    def build(self) -> Any:
+        """Create the component from its config."""
+        return self.cls(self.config)
+
+
+@attrs.frozen
+class StorageSettings:
+    """Where the bot records everything (any SQLAlchemy URL)."""
+
+    url: str = "sqlite:///tradekit.db"
+
+
+@attrs.frozen
+class ApiSettings:
+    """The control API."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = secret_field()
+
+
+@attrs.frozen
+class BacktestSettings:
+    """Backtest inputs and the simulated venue's parameters (``spec/breakout.md``)."""
+
+    data: dict[str, str] = attrs.field(factory=dict)
+    initial_cash: float = 10_000_000.0
+    fee_rate: float = 0.0025
+    min_order_krw: float = 5000.0
+    slippage: float = 0.0
+
+
+@attrs.frozen
+class Settings:
+    """The whole, validated configuration."""
+
+    markets: list[str]
+    strategy: Component
+    risk: list[Component]
+    mode: Literal["backtest", "paper", "live"] = "backtest"
+    timeframe: Timeframe = Timeframe("1h")
+    exchange: Component | None = None
+    notifiers: list[Component] = attrs.field(factory=list)
+    storage: StorageSettings = StorageSettings()
+    api: ApiSettings = ApiSettings()
+    backtest: BacktestSettings = BacktestSettings()
+    source: str = ""  # the file it was read from, for messages
+
+
+@attrs.frozen
+class _RawSettings:
+    """Top-level shape before the component blocks are structured by their plugins."""
+
+    markets: list[str]
+    strategy: dict[str, Any]
+    mode: Literal["backtest", "paper", "live"] = "backtest"
+    timeframe: Timeframe = Timeframe("1h")
+    risk: list[dict[str, Any]] | None = None
+    exchange: dict[str, Any] | None = None
+    notifiers: list[dict[str, Any]] = attrs.field(factory=list)
+    storage: StorageSettings = StorageSettings()
+    api: ApiSettings = ApiSettings()
+    backtest: BacktestSettings = BacktestSettings()
+
+
+DEFAULT_RISK: list[dict[str, Any]] = [
+    {"use": "daily_loss_limit", "limit": 0.05},
+    {"use": "position_size", "fraction": 0.05},
+]
+
+# -- strict scalar conversion --------------------------------------------------------------
+
+
+class ConfigValueError(ValueError):
+    """A value has the right type but is out of range; rendered as ``path: message``."""
+
+    def __init__(self, expected: str, value: object) -> None:
+        self.expected = expected
+        self.value = value
+        super().__init__(f"expected {expected}, got {value!r}")
+
+
+_ScalarError = ConfigValueError
+
+
+def check_range(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
+    """An attrs validator: the number must lie between ``low`` and ``high``."""
+    left = "(" if low_open else "["
+    right = ")" if high_open else "]"
+    lo_text = "-inf" if low is None else low
+    hi_text = "inf" if high is None else high
+    text = f"a number in {left}{lo_text}, {hi_text}{right}"
+
+    def validate(_inst: object, _attr: object, value: float) -> None:
+        ok = True
+        if low is not None:
+            ok = value > low if low_open else value >= low
+        if ok and high is not None:
+            ok = value < high if high_open else value <= high
+        if not ok:
+            raise ConfigValueError(text, value)
+
+    return validate
+
+
+def _to_int(value: object, _t: object) -> int:
+    if isinstance(value, bool):
+        raise _ScalarError("int", value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d[\d_]*", value.strip()):
+        return int(value.strip())
+    raise _ScalarError("int", value)
+
+
+def _to_float(value: object, _t: object) -> float:
+    if isinstance(value, bool):
+        raise _ScalarError("number", value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise _ScalarError("number", value)
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _to_bool(value: object, _t: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _ScalarError("true or false", value)
+
+
+def _to_str(value: object, _t: object) -> str:
+    if isinstance(value, str):
+        return value
+    raise _ScalarError("a string (quote it in YAML)", value)
+
+
+def _to_timeframe(value: object, _t: object) -> Timeframe:
+    if not isinstance(value, str):
+        raise _ScalarError("a timeframe such as '1h'", value)
+    try:
+        return Timeframe(value)
+    except ValueError:
+        raise _ScalarError("a timeframe such as '1m', '15m', '1h' or '1d'", value) from None
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(int, _to_int)
+    conv.register_structure_hook(float, _to_float)
+    conv.register_structure_hook(bool, _to_bool)
+    conv.register_structure_hook(str, _to_str)
+    conv.register_structure_hook(Timeframe, _to_timeframe)
+    return conv
+
+
+_CONVERTER = _make_converter()
+
+
+def structure_config(data: Any, cls: type[Any], path: str = "") -> Any:
+    """Structure ``data`` into ``cls`` with tradekit's strict rules.
+
+    Raises:
+        ConfigError: listing every problem with its path and value.
+    """
+    if data is None:
+        data = {}
+    if attrs.has(cls) and not isinstance(data, Mapping):
+        raise ConfigError([f"{path or '<top>'}: expected a mapping, got {data!r}"])
+    try:
+        return _CONVERTER.structure(data, cls)
+    except Exception as exc:
+        raise ConfigError(_problems(exc, path, data, cls)) from None
+
+
+# -- error formatting ----------------------------------------------------------------------
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _lookup(data: Any, key: str | int) -> Any:
+    try:
+        return data[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _problems(exc: BaseException, path: str, data: Any, cls: Any) -> list[str]:
+    where = path or "<top>"
+    if isinstance(exc, ForbiddenExtraKeysError):
+        fields = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        out = []
+        for key in sorted(exc.extra_fields):
+            hint = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+            msg = f"{_join(path, key)}: unknown key"
+            msg += (
+                f" (did you mean {hint[0]!r}?)" if hint else f" (known keys: {', '.join(fields)})"
+            )
+            out.append(msg)
+        return out
+    if isinstance(exc, IterableValidationError):
+        with_notes, without = exc.group_exceptions()
+        out = []
+        for sub, note in with_notes:
+            out += _problems(sub, _join(path, note.index), _lookup(data, note.index), note.type)
+        for sub in without:
+            out += _problems(sub, path, data, cls)
+        return out
+    if isinstance(exc, cattrs.ClassValidationError):
+        attr_notes, others = exc.group_exceptions()
+        out = []
+        for sub, note in attr_notes:
+            sub_path = _join(path, note.name)
+            if isinstance(sub, KeyError) and isinstance(data, Mapping) and note.name not in data:
+                out.append(f"{sub_path}: required key is missing")
+            else:
+                out += _problems(sub, sub_path, _lookup(data, note.name), note.type)
+        for sub in others:
+            out += _problems(sub, path, data, cls)
+        return out
+    if isinstance(exc, BaseExceptionGroup):
+        return [p for sub in exc.exceptions for p in _problems(sub, path, data, cls)]
+    if isinstance(exc, _ScalarError):
+        return [f"{where}: {exc}"]
+    if isinstance(exc, ValueError) and "Literal" in repr(cls):
+        choices = ", ".join(repr(c) for c in typing.get_args(cls))
+        return [f"{where}: expected one of {choices}, got {data!r}"]
+    if isinstance(exc, TypeError | AttributeError) and data is not None:
+        return [f"{where}: expected {_type_name(cls)}, got {data!r}"]
+    return [f"{where}: {exc} (got {data!r})"]
+
+
+def _type_name(cls: Any) -> str:
+    origin = typing.get_origin(cls)
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict or (attrs.has(cls) if isinstance(cls, type) else False):
+        return "a mapping"
+    return getattr(cls, "__name__", str(cls))
+
+
+# -- environment substitution --------------------------------------------------------------
+
+
+def substitute_env(
+    data: Any, env: Mapping[str, str], path: str = "", problems: list[str] | None = None
+) -> Any:
+    """Replace ``${NAME}`` and ``${NAME:-default}`` in every string value.
+
+    Missing variables without a default are appended to ``problems`` (naming the variable).
+    """
+    problems = [] if problems is None else problems
+    if isinstance(data, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            value = env.get(name)
+            if value is None or (value == "" and default is not None):
+                if default is not None:
+                    return default
+                problems.append(
+                    f"{path or '<top>'}: environment variable {name} is not set "
+                    f"(set it, or write ${{{name}:-default}})"
+                )
+                return ""
+            return value
+
+        return _ENV_RE.sub(repl, data)
+    if isinstance(data, dict):
+        return {k: substitute_env(v, env, _join(path, str(k)), problems) for k, v in data.items()}
+    if isinstance(data, list):
+        return [substitute_env(v, env, _join(path, i), problems) for i, v in enumerate(data)]
+    return data
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def _component(
+    host: PluginHost, kind: Kind, block: Any, path: str, problems: list[str]
+) -> Component | None:
+    if not isinstance(block, Mapping):
+        problems.append(f"{path}: expected a mapping with 'use', got {block!r}")
+        return None
+    use = block.get("use")
+    if not isinstance(use, str) or not use:
+        problems.append(f"{path}.use: required key is missing (name of the {kind} to use)")
+        return None
+    try:
+        registered = host.get(kind, use)
+    except PluginError as exc:
+        reg = host.registry(kind)
+        hint = difflib.get_close_matches(use, list(reg), n=1, cutoff=0.6)
+        problems.append(f"{path}.use: {exc}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+        return None
+    options = {k: v for k, v in block.items() if k != "use"}
+    try:
+        config = structure_config(options, registered.cls.Config, path)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
+    return Component(use, registered.cls, config, registered.plugin.distribution)
+
+
+def parse_settings(
+    data: Any, host: PluginHost, env: Mapping[str, str] | None = None, source: str = ""
+) -> Settings:
+    """Validate an already-parsed YAML document into :class:`Settings`.
+
+    Raises:
+        ConfigError: every problem found, each with its path and value.
+    """
+    problems: list[str] = []
+    if not isinstance(data, Mapping):
+        raise ConfigError([f"<top>: expected a mapping of settings, got {data!r}"])
+    data = substitute_env(dict(data), os.environ if env is None else env, "", problems)
+    raw: _RawSettings | None = None
+    try:
+        raw = structure_config(data, _RawSettings)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if raw is None:
+        raise ConfigError(problems)
+    strategy = _component(host, "strategy", raw.strategy, "strategy", problems)
+    risk_blocks = DEFAULT_RISK if raw.risk is None else raw.risk
+    risk = [
+        _component(host, "risk_rule", b, f"risk[{i}]", problems) for i, b in enumerate(risk_blocks)
+    ]
+    exchange = None
+    if raw.exchange is not None:
+        exchange = _component(host, "exchange", raw.exchange, "exchange", problems)
+    elif raw.mode in ("paper", "live"):
+        problems.append(f"exchange: required in {raw.mode} mode (e.g. {{use: bithumb}})")
+    notifiers = [
+        _component(host, "notifier", b, f"notifiers[{i}]", problems)
+        for i, b in enumerate(raw.notifiers)
+    ]
+    if not raw.markets:
+        problems.append("markets: at least one market is needed, e.g. [KRW-BTC]")
+    if len(set(raw.markets)) != len(raw.markets):
+        problems.append(f"markets: listed twice: {raw.markets!r}")
+    if raw.mode == "backtest":
+        for market in raw.markets:
+            if market not in raw.backtest.data:
+                problems.append(f"backtest.data: no candle file for market {market!r}")
+    if raw.api.host not in ("127.0.0.1", "localhost", "::1") and not raw.api.token:
+        problems.append(
+            f"api.token: required when api.host is {raw.api.host!r} (not loopback): "
+            "anyone who can reach the port could trade"
+        )
+    if problems:
+        raise ConfigError(problems)
+    assert strategy is not None
+    return Settings(
+        markets=list(raw.markets),
+        strategy=strategy,
+        risk=[r for r in risk if r is not None],
+        mode=raw.mode,
+        timeframe=raw.timeframe,
+        exchange=exchange,
+        notifiers=[n for n in notifiers if n is not None],
+        storage=raw.storage,
+        api=raw.api,
+        backtest=raw.backtest,
+        source=source,
+    )
+
+
+def load_settings(
+    path: str | Path, host: PluginHost | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, substitute and validate a YAML config file.
+
+    Relative paths in ``backtest.data`` are resolved against the config file's folder.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or the settings are invalid.
+    """
+    from tradekit.plugins import load_plugins
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config file ({exc.strerror})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    settings = parse_settings(data, host or load_plugins(), env, source=str(path))
+    base = path.parent
+    data_paths = {
+        market: uri if "://" in uri or Path(uri).is_absolute() else str(base / uri)
+        for market, uri in settings.backtest.data.items()
+    }
+    return attrs.evolve(settings, backtest=attrs.evolve(settings.backtest, data=data_paths))
+
+
+# -- display -------------------------------------------------------------------------------
+
+
+def _unstructure(value: Any) -> Any:
+    if isinstance(value, Component):
+        return {"use": value.use, **_unstructure(value.config)}
+    if isinstance(value, Timeframe):
+        return value.value
+    if attrs.has(type(value)):
+        out: dict[str, Any] = {}
+        for field in attrs.fields(type(value)):
+            item = getattr(value, field.name)
+            if field.metadata.get("secret"):
+                out[field.name] = MASK if item else item
+            else:
+                out[field.name] = _unstructure(item)
+        return out
+    if isinstance(value, dict):
+        return {k: _unstructure(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_unstructure(v) for v in value]
+    return value
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The resolved settings as plain data, every secret replaced by ``***``."""
+    data = _unstructure(settings)
+    data.pop("source", None)
+    return typing.cast(dict[str, Any], data)
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every non-empty secret in the settings (for the log masker)."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Component):
+            walk(value.config)
+        elif attrs.has(type(value)):
+            for field in attrs.fields(type(value)):
+                item = getattr(value, field.name)
+                if field.metadata.get("secret") and isinstance(item, str) and item:
+                    found.append(item)
+                else:
+                    walk(item)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                walk(v)
+
+    walk(settings)
+    return found

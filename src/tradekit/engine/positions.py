@@ -1,0 +1,86 @@
+"""Mutable per-market trading state owned by the engine (the one writer).
+
+These are internal: the outside world sees frozen :class:`~tradekit.models.Position`
+snapshots.
+"""
+
+from __future__ import annotations
+
+from tradekit.interfaces import Strategy
+from tradekit.models import ExitPlan, Position, Signal
+
+__all__ = ["MarketState", "OpenPosition", "PendingEntry"]
+
+
+class PendingEntry:
+    """An entry decided on a bar's close, waiting for the next bar's open."""
+
+    __slots__ = ("exit_plan", "quantity", "signal", "time_ms")
+
+    def __init__(self, quantity: float, exit_plan: ExitPlan, signal: Signal) -> None:
+        self.quantity = quantity
+        self.exit_plan = exit_plan
+        self.signal = signal
+        self.time_ms = signal.time_ms
+
+
+class OpenPosition:
+    """An open position and its exit state (stop, take-profit, trailing stop)."""
+
+    __slots__ = (
+        "cost",
+        "entry_price",
+        "highest",
+        "opened_ms",
+        "proceeds",
+        "quantity",
+        "stop",
+        "take_profit_fraction",
+        "take_profit_price",
+        "take_profit_reached",
+        "trailing_stop",
+    )
+
+    def __init__(
+        self, quantity: float, entry_price: float, opened_ms: int, cost: float, plan: ExitPlan
+    ) -> None:
+        self.quantity = quantity
+        self.entry_price = entry_price
+        self.opened_ms = opened_ms
+        self.cost = cost  # cash paid for the entry, fee included
+        self.proceeds = 0.0  # cash received from sales so far, fees deducted
+        sl, tp = plan.stop_loss, plan.take_profit
+        self.stop: float | None = None if sl is None else entry_price * (1 - sl)
+        self.take_profit_price: float | None = None if tp is None else entry_price * (1 + tp)
+        self.take_profit_fraction = plan.take_profit_fraction
+        self.trailing_stop = plan.trailing_stop
+        self.take_profit_reached = False
+        self.highest: float | None = None
+
+    def snapshot(self, market: str, last_price: float | None) -> Position:
+        """A frozen copy for events, the store and the API."""
+        return Position(
+            market=market,
+            quantity=self.quantity,
+            entry_price=self.entry_price,
+            entry_time_ms=self.opened_ms,
+            stop=self.stop,
+            take_profit_price=self.take_profit_price,
+            take_profit_reached=self.take_profit_reached,
+            highest=self.highest,
+            last_price=last_price,
+        )
+
+
+class MarketState:
+    """Everything the engine tracks for one market."""
+
+    __slots__ = ("last_close", "last_time_ms", "market", "pending", "position", "strategy")
+
+    def __init__(self, market: str, strategy: Strategy) -> None:
+        self.market = market
+        self.strategy = strategy
+        self.pending: PendingEntry | None = None
+        self.position: OpenPosition | None = None
+        self.last_close: float | None = None
+        self.last_time_ms: int | None = None

@@ -1,0 +1,153 @@
+"""Protocols every plugin component implements.
+
+Each component class has a ``name`` (what ``use:`` in the config refers to) and an attrs
+``Config`` class; the host structures the config block into ``Config`` (unknown keys are
+errors) and calls ``cls(config)``. Decision code (strategies, risk rules) is sync and does no
+I/O; exchanges, notifiers and candle sources talk to the outside world.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from tradekit.events import Event
+from tradekit.models import (
+    Balance,
+    Bar,
+    MarketRules,
+    Order,
+    OrderIntent,
+    Position,
+    Rejection,
+    Signal,
+    Timeframe,
+    Trade,
+)
+
+__all__ = [
+    "AccountView",
+    "CandleSource",
+    "Component",
+    "Exchange",
+    "Notifier",
+    "RiskRule",
+    "Strategy",
+]
+
+
+class Component(Protocol):
+    """What every registered class has."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[Any]]
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """Decides entries from closed bars. One instance per market; sync and deterministic.
+
+    ``on_bar`` is called once for every closed bar of its market, in time order, whether or
+    not a position is open (so indicators stay current). It returns a :class:`Signal` to ask
+    for an entry; the engine ignores it while a position or pending entry exists in that market.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[Any]]
+
+    @property
+    def warmup_bars(self) -> int:
+        """Closed bars the strategy needs before it can signal (for live backfill)."""
+        ...
+
+    def on_bar(self, bar: Bar) -> Signal | None:
+        """Update with a closed bar; return a signal to enter, or None."""
+        ...
+
+
+class AccountView(Protocol):
+    """Read-only view of the account that risk rules see."""
+
+    @property
+    def cash(self) -> float: ...
+
+    @property
+    def equity(self) -> float:
+        """Cash plus every position marked at its market's last close."""
+        ...
+
+    def position(self, market: str) -> Position | None: ...
+
+
+@runtime_checkable
+class RiskRule(Protocol):
+    """Reviews entries in the order the config lists the rules. Sync; no I/O.
+
+    ``on_bar_close`` runs after every bar's fills and before its signal (it can halt trading);
+    ``check`` returns the intent (possibly resized with ``attrs.evolve``) or a Rejection.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[Any]]
+    sizes_entries: ClassVar[bool]
+
+    def reset(self, equity: float, time_ms: int | None = None) -> None:
+        """Start over from ``equity`` (before the first bar, or when a runner restarts)."""
+        ...
+
+    def on_bar_close(self, time_ms: int, equity: float) -> Event | None:
+        """Track the account after a bar's fills; may return an event (e.g. a halt)."""
+        ...
+
+    def check(self, intent: OrderIntent, account: AccountView) -> OrderIntent | Rejection: ...
+
+
+@runtime_checkable
+class Exchange(Protocol):
+    """An async exchange connector."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[Any]]
+
+    async def aclose(self) -> None: ...
+
+    async def market_rules(self, market: str) -> MarketRules: ...
+
+    async def fetch_candles(
+        self, market: str, timeframe: Timeframe, since_ms: int, until_ms: int | None = None
+    ) -> Sequence[Bar]:
+        """Closed candles with ``since_ms <= time_ms < until_ms``, oldest first."""
+        ...
+
+    def stream_trades(self, markets: Sequence[str]) -> AsyncIterator[Trade]: ...
+
+    async def balances(self) -> Mapping[str, Balance]: ...
+
+    async def place_order(self, order: Order) -> Order:
+        """Send an order carrying ``client_order_id``; a retry must not create a second one."""
+        ...
+
+    async def get_order(self, client_order_id: str) -> Order | None: ...
+
+    async def cancel_order(self, order: Order) -> Order: ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Receives events; it must never stop trading (the runner isolates its failures)."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[Any]]
+
+    async def notify(self, event: Event) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class CandleSource(Protocol):
+    """Historical candles for backtests, returned by the ``open_candle_source`` hook."""
+
+    def bars(self, market: str, timeframe: Timeframe) -> Iterator[Bar]:
+        """Bars of ``market``, oldest first, each validated."""
+        ...

@@ -1,0 +1,113 @@
+"""Logging: loguru configured once, stdlib logging routed into it, secrets masked.
+
+``setup_logging`` may be called again (e.g. by tests) and replaces the previous handlers
+instead of adding more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TextIO
+
+from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
+
+__all__ = ["add_secrets", "mask", "setup_logging"]
+
+MASK = "***"
+_secrets: set[str] = set()
+_handler_ids: list[int] = []
+_STDLIB_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "sqlalchemy",
+    "alembic",
+    "litestar",
+    "websockets",
+)
+# Credentials that may appear in messages even when not registered: bearer tokens, JWTs,
+# Slack webhook paths.
+_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),
+    re.compile(r"(hooks\.slack\.com/services/)[A-Za-z0-9/]+"),
+)
+_MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
+
+
+def add_secrets(values: Iterable[str | None]) -> None:
+    """Register values that must never appear in log output."""
+    for value in values:
+        if value and len(value) >= _MIN_SECRET_LENGTH:
+            _secrets.add(value)
+
+
+def mask(text: str) -> str:
+    """``text`` with every registered secret and credential pattern replaced by ``***``."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + MASK, text)
+    return text
+
+
+def _patch(record: Record) -> None:
+    record["message"] = mask(record["message"])
+    if record["exception"] is not None and record["exception"].value is not None:
+        exc = record["exception"].value
+        text = str(exc)
+        masked = mask(text)
+        if masked != text:
+            record["extra"]["masked_exception"] = masked
+
+
+class _InterceptHandler(logging.Handler):
+    """Send stdlib log records to loguru with the caller's location."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        frame, depth = logging.currentframe(), 2
+        while frame is not None and frame.f_code.co_filename == logging.__file__:
+            frame = frame.f_back  # type: ignore[assignment]
+            depth += 1
+        logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
+
+
+def setup_logging(level: str = "INFO", json: bool = False, sink: TextIO | None = None) -> None:
+    """Configure loguru: one handler on stderr (or ``sink``), plain text or JSON lines."""
+    level = level.upper()
+    logger.level(level)  # raises ValueError for an unknown level name
+    for handler_id in _handler_ids:
+        logger.remove(handler_id)
+    _handler_ids.clear()
+    with contextlib.suppress(ValueError):
+        logger.remove(0)  # loguru's default stderr handler
+    logger.configure(patcher=_patch)
+    options: dict[str, Any] = {"level": level, "serialize": json, "backtrace": False}
+    if not json:
+        options["format"] = (
+            "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
+            "<cyan>{name}</cyan> {message}"
+        )
+    _handler_ids.append(logger.add(sink or sys.stderr, **options))
+    logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
+    for name in _STDLIB_LOGGERS:
+        std = logging.getLogger(name)
+        std.handlers = []
+        std.propagate = True
+    # SQLAlchemy's engine logger echoes SQL with bound parameters at INFO: keep it at WARNING
+    # so parameters (which could hold anything) never reach the log by accident.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
