@@ -20,7 +20,11 @@ from typing import Any, Literal
 import attrs
 import cattrs
 import yaml
-from cattrs.errors import ForbiddenExtraKeysError, IterableValidationError
+from cattrs.errors import (
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 
 from tradekit.errors import ConfigError, PluginError
 from tradekit.models import Timeframe
@@ -120,12 +124,12 @@ class _RawSettings:
     """Top-level shape before the component blocks are structured by their plugins."""
 
     markets: list[str]
-    strategy: dict[str, Any]
+    strategy: Any
     mode: Literal["backtest", "paper", "live"] = "backtest"
     timeframe: Timeframe = Timeframe("1h")
-    risk: list[dict[str, Any]] | None = None
-    exchange: dict[str, Any] | None = None
-    notifiers: list[dict[str, Any]] = attrs.field(factory=list)
+    risk: Any = None
+    exchange: Any = None
+    notifiers: Any = attrs.field(factory=list)
     storage: StorageSettings = StorageSettings()
     api: ApiSettings = ApiSettings()
     backtest: BacktestSettings = BacktestSettings()
@@ -142,9 +146,10 @@ DEFAULT_RISK: list[dict[str, Any]] = [
 class ConfigValueError(ValueError):
     """A value has the right type but is out of range; rendered as ``path: message``."""
 
-    def __init__(self, expected: str, value: object) -> None:
+    def __init__(self, expected: str, value: object, field: str | None = None) -> None:
         self.expected = expected
         self.value = value
+        self.field = field
         super().__init__(f"expected {expected}, got {value!r}")
 
 
@@ -165,14 +170,14 @@ def check_range(
     hi_text = "inf" if high is None else high
     text = f"a number in {left}{lo_text}, {hi_text}{right}"
 
-    def validate(_inst: object, _attr: object, value: float) -> None:
+    def validate(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
         ok = True
         if low is not None:
             ok = value > low if low_open else value >= low
         if ok and high is not None:
             ok = value < high if high_open else value <= high
         if not ok:
-            raise ConfigValueError(text, value)
+            raise ConfigValueError(text, value, attribute.name)
 
     return validate
 
@@ -231,6 +236,43 @@ def _to_timeframe(value: object, _t: object) -> Timeframe:
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
+
+    def is_list(t: Any) -> bool:
+        return typing.get_origin(t) is list
+
+    def structure_list(value: object, t: Any) -> list[Any]:
+        # A bare string would otherwise become a list of characters.
+        if not isinstance(value, list | tuple):
+            raise _ScalarError("a list", value)
+        (item_type,) = typing.get_args(t) or (Any,)
+        if item_type is Any:
+            return list(value)
+        items, errors = [], []
+        for index, item in enumerate(value):
+            try:
+                items.append(conv.structure(item, item_type))
+            except Exception as exc:
+                exc.__notes__ = [IterableValidationNote(f"item {index}", index, item_type)]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError("while structuring a list", errors, t)
+        return items
+
+    def is_dict(t: Any) -> bool:
+        return typing.get_origin(t) is dict
+
+    def structure_dict(value: object, t: Any) -> dict[Any, Any]:
+        if not isinstance(value, Mapping):
+            raise _ScalarError("a mapping", value)
+        key_type, value_type = typing.get_args(t) or (Any, Any)
+        if value_type is Any:
+            return dict(value)
+        return {
+            conv.structure(k, key_type): conv.structure(v, value_type) for k, v in value.items()
+        }
+
+    conv.register_structure_hook_func(is_list, structure_list)
+    conv.register_structure_hook_func(is_dict, structure_dict)
     conv.register_structure_hook(int, _to_int)
     conv.register_structure_hook(float, _to_float)
     conv.register_structure_hook(bool, _to_bool)
@@ -298,20 +340,21 @@ def _problems(exc: BaseException, path: str, data: Any, cls: Any) -> list[str]:
     if isinstance(exc, cattrs.ClassValidationError):
         attr_notes, others = exc.group_exceptions()
         out = []
-        for sub, note in attr_notes:
-            sub_path = _join(path, note.name)
-            if isinstance(sub, KeyError) and isinstance(data, Mapping) and note.name not in data:
+        for sub, attr_note in attr_notes:
+            sub_path = _join(path, attr_note.name)
+            missing = isinstance(data, Mapping) and attr_note.name not in data
+            if isinstance(sub, KeyError) and missing:
                 out.append(f"{sub_path}: required key is missing")
             else:
-                out += _problems(sub, sub_path, _lookup(data, note.name), note.type)
+                out += _problems(sub, sub_path, _lookup(data, attr_note.name), attr_note.type)
         for sub in others:
             out += _problems(sub, path, data, cls)
         return out
     if isinstance(exc, BaseExceptionGroup):
         return [p for sub in exc.exceptions for p in _problems(sub, path, data, cls)]
     if isinstance(exc, _ScalarError):
-        return [f"{where}: {exc}"]
-    if isinstance(exc, ValueError) and "Literal" in repr(cls):
+        return [f"{_join(path, exc.field) if exc.field else where}: {exc}"]
+    if typing.get_origin(cls) is Literal:
         choices = ", ".join(repr(c) for c in typing.get_args(cls))
         return [f"{where}: expected one of {choices}, got {data!r}"]
     if isinstance(exc, TypeError | AttributeError) and data is not None:
@@ -377,10 +420,18 @@ def _component(
         return None
     try:
         registered = host.get(kind, use)
-    except PluginError as exc:
-        reg = host.registry(kind)
-        hint = difflib.get_close_matches(use, list(reg), n=1, cutoff=0.6)
-        problems.append(f"{path}.use: {exc}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    except PluginError:
+        known = sorted(host.registry(kind))
+        hint = difflib.get_close_matches(use, known, n=1, cutoff=0.6)
+        msg = f"{path}.use: no {kind.replace('_', ' ')} named {use!r}"
+        msg += (
+            f" (did you mean {hint[0]!r}?)"
+            if hint
+            else f" (available: {', '.join(known) or 'none'})"
+        )
+        if host.errors:
+            msg += "; plugins that failed to load: " + "; ".join(str(e) for e in host.errors)
+        problems.append(msg)
         return None
     options = {k: v for k, v in block.items() if k != "use"}
     try:
@@ -389,6 +440,16 @@ def _component(
         problems.extend(exc.problems)
         return None
     return Component(use, registered.cls, config, registered.plugin.distribution)
+
+
+def _components(
+    host: PluginHost, kind: Kind, blocks: Any, path: str, problems: list[str]
+) -> list[Component]:
+    if not isinstance(blocks, list):
+        problems.append(f"{path}: expected a list of {{use: ...}} blocks, got {blocks!r}")
+        return []
+    built = [_component(host, kind, b, f"{path}[{i}]", problems) for i, b in enumerate(blocks)]
+    return [c for c in built if c is not None]
 
 
 def parse_settings(
@@ -408,22 +469,23 @@ def parse_settings(
         raw = structure_config(data, _RawSettings)
     except ConfigError as exc:
         problems.extend(exc.problems)
+    # Component blocks are checked even when the top level has problems, so every
+    # mistake is reported in one go.
+    strategy = None
+    if "strategy" in data:
+        strategy = _component(host, "strategy", data["strategy"], "strategy", problems)
+    risk_blocks = data.get("risk")
+    if risk_blocks is None:
+        risk_blocks = DEFAULT_RISK
+    risk = _components(host, "risk_rule", risk_blocks, "risk", problems)
+    exchange = None
+    if data.get("exchange") is not None:
+        exchange = _component(host, "exchange", data["exchange"], "exchange", problems)
+    notifiers = _components(host, "notifier", data.get("notifiers") or [], "notifiers", problems)
     if raw is None:
         raise ConfigError(problems)
-    strategy = _component(host, "strategy", raw.strategy, "strategy", problems)
-    risk_blocks = DEFAULT_RISK if raw.risk is None else raw.risk
-    risk = [
-        _component(host, "risk_rule", b, f"risk[{i}]", problems) for i, b in enumerate(risk_blocks)
-    ]
-    exchange = None
-    if raw.exchange is not None:
-        exchange = _component(host, "exchange", raw.exchange, "exchange", problems)
-    elif raw.mode in ("paper", "live"):
+    if raw.exchange is None and raw.mode in ("paper", "live"):
         problems.append(f"exchange: required in {raw.mode} mode (e.g. {{use: bithumb}})")
-    notifiers = [
-        _component(host, "notifier", b, f"notifiers[{i}]", problems)
-        for i, b in enumerate(raw.notifiers)
-    ]
     if not raw.markets:
         problems.append("markets: at least one market is needed, e.g. [KRW-BTC]")
     if len(set(raw.markets)) != len(raw.markets):
@@ -443,11 +505,11 @@ def parse_settings(
     return Settings(
         markets=list(raw.markets),
         strategy=strategy,
-        risk=[r for r in risk if r is not None],
+        risk=risk,
         mode=raw.mode,
         timeframe=raw.timeframe,
         exchange=exchange,
-        notifiers=[n for n in notifiers if n is not None],
+        notifiers=notifiers,
         storage=raw.storage,
         api=raw.api,
         backtest=raw.backtest,

@@ -97,7 +97,9 @@ class DailyLossLimit:
             except (ValueError, KeyError, OSError):
                 from tradekit.config import ConfigValueError
 
-                raise ConfigValueError("an IANA time zone such as 'Asia/Seoul'", value) from None
+                raise ConfigValueError(
+                    "an IANA time zone such as 'Asia/Seoul'", value, "timezone"
+                ) from None
 
     def __init__(self, config: Config) -> None:
         self.limit = config.limit

@@ -37,7 +37,9 @@ class SlackConfig:
         if not value.startswith(("https://", "http://")):
             from tradekit.config import ConfigValueError
 
-            raise ConfigValueError("an https:// webhook URL", "***" if value else value)
+            raise ConfigValueError(
+                "an https:// webhook URL", "***" if value else value, "webhook_url"
+            )
 
 
 class SlackNotifier:
