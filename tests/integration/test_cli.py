@@ -1,0 +1,134 @@
+"""The real ``tradekit`` script, run as a subprocess like a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tradekit import __version__
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).with_name("tradekit")
+
+
+def tradekit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "TRADEKIT_LOAD_PLUGINS"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=120
+    )
+
+
+def test_version() -> None:
+    result = tradekit("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"tradekit, version {__version__}"
+
+
+def test_plugins_json_lists_the_shipped_plugins() -> None:
+    result = tradekit("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    by_dist = {p["distribution"]: p for p in data["plugins"]}
+    assert by_dist["tradekit-breakout"]["registers"] == {"strategy": ["breakout"]}
+    assert by_dist["tradekit-bithumb"]["registers"]["exchange"] == ["bithumb"]
+    assert by_dist["tradekit-slack"]["registers"] == {"notifier": ["slack"]}
+    assert by_dist["tradekit"]["registers"]["risk_rule"] == ["daily_loss_limit", "position_size"]
+    assert data["errors"] == []
+
+
+def test_plugins_table_and_blocked_plugins() -> None:
+    result = tradekit("plugins", env={"TRADEKIT_LOAD_PLUGINS": "tradekit-slack"})
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["builtin", "slack"]
+
+
+def test_broken_config_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "markets: [KRW-BTC]\n"
+        "strategy: {use: breakout, lookback: x, volume_factr: 2}\n"
+        "backtest: {data: {KRW-BTC: x.csv}, initial_cash: lots}\n"
+    )
+    result = tradekit("config", "check", str(config))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-4:] == [
+        "error: invalid configuration (3 problems):",
+        "  backtest.initial_cash: expected number, got 'lots'",
+        "  strategy.lookback: expected int, got 'x'",
+        "  strategy.volume_factr: unknown key (did you mean 'volume_factor'?)",
+    ]
+
+
+def test_config_check_masks_secrets(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "markets: [KRW-BTC]\nstrategy: {use: breakout}\n"
+        "api: {token: '${MY_TOKEN}'}\nbacktest: {data: {KRW-BTC: x.csv}}\n"
+    )
+    result = tradekit("config", "check", str(config), env={"MY_TOKEN": "very-secret-token"})
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)
+    assert shown["api"]["token"] == "***"
+    assert "very-secret-token" not in result.stdout + result.stderr
+
+
+def test_backtest_writes_report(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = tradekit("backtest", "examples/backtest.yaml", "--output", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "equity.csv",
+        "fills.csv",
+        "report.html",
+        "summary.json",
+    ]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["bars"] == 29_705
+    assert summary["fills"] == len((out / "fills.csv").read_text().splitlines()) - 1
+    for key in (
+        "initial_equity",
+        "final_equity",
+        "total_return",
+        "max_drawdown",
+        "fills",
+        "trades",
+        "win_rate",
+        "profit_factor",
+        "sharpe",
+        "exposure",
+    ):
+        assert key in summary
+    assert (out / "equity.csv").read_text().splitlines()[0] == "time_ms,equity"
+    assert "<svg" in (out / "report.html").read_text()
+
+
+def test_backtest_with_malformed_candles_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_text(
+        "timestamp,open,high,low,close,volume\n1600000000000,1,1,1,x,1\n"
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "markets: [KRW-BTC]\nstrategy: {use: breakout}\nbacktest: {data: {KRW-BTC: c.csv}}\n"
+    )
+    result = tradekit("backtest", str(config), "-o", str(tmp_path / "o"), "-q")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        "c.csv:2: not a number in ['1600000000000', '1', '1', '1', 'x', '1']"
+    )
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["backtest", "--help"], ["config", "check", "--help"]]
+)
+def test_help(args: list[str]) -> None:
+    result = tradekit(*args)
+    assert result.returncode == 0
+    assert "Usage: tradekit" in result.stdout

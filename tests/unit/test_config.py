@@ -1,0 +1,157 @@
+"""Config loading: exact error messages, env substitution, secrets masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tradekit.config import load_settings, masked, parse_settings, secret_values, substitute_env
+from tradekit.errors import ConfigError
+from tradekit.plugins import PluginHost, load_plugins
+
+BASE: dict[str, Any] = {
+    "markets": ["KRW-BTC"],
+    "strategy": {"use": "breakout"},
+    "backtest": {"data": {"KRW-BTC": "candles.csv"}},
+}
+
+
+@pytest.fixture(scope="module")
+def host() -> PluginHost:
+    return load_plugins()
+
+
+def problems(
+    host: PluginHost, data: dict[str, Any], env: dict[str, str] | None = None
+) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_settings(data, host, env or {})
+    return info.value.problems
+
+
+def test_minimal_config_gets_spec_defaults(host: PluginHost) -> None:
+    settings = parse_settings(BASE, host, {})
+    assert settings.mode == "backtest"
+    assert str(settings.timeframe) == "1h"
+    assert settings.strategy.use == "breakout"
+    assert settings.strategy.config.lookback == 20
+    assert [r.use for r in settings.risk] == ["daily_loss_limit", "position_size"]
+    assert settings.backtest.initial_cash == 10_000_000
+    assert settings.storage.url == "sqlite:///tradekit.db"
+
+
+def test_several_problems_are_reported_at_once(host: PluginHost) -> None:
+    data = {
+        **BASE,
+        "timeframe": "2x",
+        "strategy": {"use": "breakout", "lookback": "x", "volume_factr": 2},
+        "risk": [{"use": "position_size", "fraction": 1.5}],
+        "api": {"port": "abc"},
+    }
+    assert problems(host, data) == [
+        "timeframe: expected a timeframe such as '1m', '15m', '1h' or '1d', got '2x'",
+        "api.port: expected int, got 'abc'",
+        "strategy.lookback: expected int, got 'x'",
+        "strategy.volume_factr: unknown key (did you mean 'volume_factor'?)",
+        "risk[0].fraction: expected a number in (0, 1], got 1.5",
+    ]
+
+
+def test_unknown_top_level_key_lists_known_keys(host: PluginHost) -> None:
+    assert problems(host, {**BASE, "stratgy": {}}) == [
+        "stratgy: unknown key (did you mean 'strategy'?)"
+    ]
+    [message] = problems(host, {**BASE, "colour": "red"})
+    assert message.startswith("colour: unknown key (known keys: markets, strategy, mode,")
+
+
+def test_wrong_types(host: PluginHost) -> None:
+    assert problems(host, {**BASE, "markets": "KRW-BTC", "mode": "papr"}) == [
+        "markets: expected a list, got 'KRW-BTC'",
+        "mode: expected one of 'backtest', 'paper', 'live', got 'papr'",
+    ]
+    assert problems(host, {**BASE, "api": {"enabled": "maybe"}}) == [
+        "api.enabled: expected true or false, got 'maybe'"
+    ]
+
+
+def test_missing_required_key_and_unknown_component(host: PluginHost) -> None:
+    data = {"strategy": {"use": "breakot"}}
+    assert problems(host, data) == [
+        "markets: required key is missing",
+        "strategy.use: no strategy named 'breakot' (did you mean 'breakout'?)",
+    ]
+
+
+def test_missing_environment_variable_names_it(host: PluginHost) -> None:
+    data = {**BASE, "api": {"token": "${TRADEKIT_TEST_TOKEN}"}}
+    assert problems(host, data, {}) == [
+        "api.token: environment variable TRADEKIT_TEST_TOKEN is not set "
+        "(set it, or write ${TRADEKIT_TEST_TOKEN:-default})"
+    ]
+
+
+def test_environment_substitution_with_defaults() -> None:
+    env = {"A": "1", "EMPTY": ""}
+    data = {"x": "${A}", "y": "p-${B:-two}-q", "z": ["${EMPTY:-fallback}"], "n": 5}
+    found: list[str] = []
+    assert substitute_env(data, env, "", found) == {
+        "x": "1",
+        "y": "p-two-q",
+        "z": ["fallback"],
+        "n": 5,
+    }
+    assert found == []
+
+
+def test_numbers_from_environment_are_converted(host: PluginHost) -> None:
+    data = {**BASE, "strategy": {"use": "breakout", "lookback": "${LOOKBACK:-30}"}}
+    assert parse_settings(data, host, {}).strategy.config.lookback == 30
+
+
+def test_non_loopback_api_needs_a_token(host: PluginHost) -> None:
+    assert problems(host, {**BASE, "api": {"host": "0.0.0.0"}}) == [
+        "api.token: required when api.host is '0.0.0.0' (not loopback): anyone who can reach "
+        "the port could trade"
+    ]
+
+
+def test_secrets_are_masked(host: PluginHost) -> None:
+    data = {**BASE, "api": {"token": "${TOKEN}"}}
+    settings = parse_settings(data, host, {"TOKEN": "s3cr3t-value"})
+    assert settings.api.token == "s3cr3t-value"
+    assert "s3cr3t" not in repr(settings)
+    shown = masked(settings)
+    assert shown["api"]["token"] == "***"
+    assert "s3cr3t" not in yaml.safe_dump(shown)
+    assert secret_values(settings) == ["s3cr3t-value"]
+
+
+def test_backtest_needs_data_for_each_market(host: PluginHost) -> None:
+    data = {**BASE, "markets": ["KRW-BTC", "KRW-ETH"]}
+    assert problems(host, data) == ["backtest.data: no candle file for market 'KRW-ETH'"]
+
+
+def test_load_settings_reports_yaml_errors_with_line(tmp_path: Path, host: PluginHost) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("markets: [KRW-BTC\nstrategy: {use: breakout}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, host)
+    assert info.value.problems == [f"{path}:2:9: invalid YAML: expected ',' or ']', but got ':'"]
+
+
+def test_load_settings_resolves_data_paths_relative_to_the_file(
+    tmp_path: Path, host: PluginHost
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    settings = load_settings(path, host)
+    assert settings.backtest.data["KRW-BTC"] == str(tmp_path / "candles.csv")
+
+
+def test_missing_file(tmp_path: Path, host: PluginHost) -> None:
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_settings(tmp_path / "nope.yaml", host)
