@@ -17,7 +17,7 @@ import attrs
 
 from tradekit.config import Settings
 from tradekit.engine.core import EngineParams, TradeRecord, TradingCore
-from tradekit.events import Event
+from tradekit.events import EntryRejected, Event, TradingHalted, TradingResumed
 from tradekit.interfaces import RiskRule, Strategy
 from tradekit.metrics import max_drawdown, sharpe, summarize_trades
 from tradekit.models import Bar, Fill, Timeframe
@@ -32,6 +32,7 @@ __all__ = [
 
 FILLS_HEADER = ("time_ms", "market", "side", "price", "quantity", "fee", "reason")
 _CHUNK = 50_000
+_KEPT_EVENTS = (EntryRejected, TradingHalted, TradingResumed)
 
 
 @attrs.frozen
@@ -92,11 +93,20 @@ def run_bars(
     progress: Callable[[int], None] | None = None,
     keep_events: bool = True,
 ) -> BacktestResult:
-    """Run the engine over ``bars`` (already in processing order)."""
+    """Run the engine over ``bars`` (already in processing order).
+
+    ``events`` of the result holds entry rejections and daily halts (fills and round trips
+    have their own lists).
+    """
     events: list[Event] = []
-    core = TradingCore(
-        markets, strategy_factory, risk_rules, params, events.append if keep_events else None
-    )
+
+    def keep(event: Event) -> None:
+        # Fills and trades are kept in full elsewhere; of the events only the rare, telling
+        # ones are kept, so memory does not grow with the number of fills beyond the fills.
+        if isinstance(event, _KEPT_EVENTS):
+            events.append(event)
+
+    core = TradingCore(markets, strategy_factory, risk_rules, params, keep if keep_events else None)
     core.start()
     if progress is None:
         step = core.step

@@ -151,7 +151,7 @@ def test_class_without_name_or_config_is_rejected() -> None:
 
     host = PluginHost()
     host.register(Plugin(), PluginInfo("odd", "tradekit-odd", "0.1"))
-    with pytest.raises(PluginError, match="notifier class .*Nameless.* has no 'name' attribute"):
+    with pytest.raises(PluginError, match=r"notifier class .*Nameless.* has no 'name' attribute"):
         host.registry("notifier")
 
 

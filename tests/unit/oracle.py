@@ -14,7 +14,7 @@ from tradekit.engine.core import EngineParams
 from tradekit.models import Bar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import spec_reference  # noqa: E402
+import spec_reference
 
 Row = tuple[int, str, str, float, float, float, str]
 

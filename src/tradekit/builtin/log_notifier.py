@@ -12,19 +12,22 @@ from tradekit.events import BarClosed, Event
 __all__ = ["LogNotifier"]
 
 
+@attrs.frozen
+class LogNotifierConfig:
+    """``level``: loguru level for events; ``kinds``: only these event kinds (all if empty)."""
+
+    level: str = "INFO"
+    kinds: list[str] = attrs.field(factory=list)
+
+
 class LogNotifier:
     """Logs every event (bars at DEBUG, the rest at ``level``)."""
 
     name: ClassVar[str] = "log"
 
-    @attrs.frozen
-    class Config:
-        """``level``: loguru level for events; ``kinds``: only these event kinds (all if empty)."""
+    Config: ClassVar[type[LogNotifierConfig]] = LogNotifierConfig
 
-        level: str = "INFO"
-        kinds: list[str] = attrs.field(factory=list)
-
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: LogNotifierConfig) -> None:
         self.config = config
 
     async def notify(self, event: Event) -> None:

@@ -13,7 +13,20 @@ from tradekit.events import Event, TradingHalted, TradingResumed
 from tradekit.interfaces import AccountView
 from tradekit.models import OrderIntent, Rejection, floor8
 
-__all__ = ["DailyLossLimit", "PositionSize", "TradingDay"]
+__all__ = [
+    "DailyLossLimit",
+    "DailyLossLimitConfig",
+    "PositionSize",
+    "PositionSizeConfig",
+    "TradingDay",
+]
+
+
+@attrs.frozen
+class PositionSizeConfig:
+    """``fraction``: entry notional as a fraction of equity."""
+
+    fraction: float = attrs.field(default=0.05, validator=check_range(0, 1, low_open=True))
 
 
 class PositionSize:
@@ -22,13 +35,9 @@ class PositionSize:
     name: ClassVar[str] = "position_size"
     sizes_entries: ClassVar[bool] = True
 
-    @attrs.frozen
-    class Config:
-        """``fraction``: entry notional as a fraction of equity."""
+    Config: ClassVar[type[PositionSizeConfig]] = PositionSizeConfig
 
-        fraction: float = attrs.field(default=0.05, validator=check_range(0, 1, low_open=True))
-
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: PositionSizeConfig) -> None:
         self.fraction = config.fraction
 
     def reset(self, equity: float, time_ms: int | None = None) -> None:
@@ -73,6 +82,25 @@ class TradingDay:
         return changed
 
 
+@attrs.frozen
+class DailyLossLimitConfig:
+    """``limit``: loss fraction of the day's reference equity; ``timezone``: trading day."""
+
+    limit: float = attrs.field(default=0.05, validator=check_range(0, 1, low_open=True))
+    timezone: str = attrs.field(default="Asia/Seoul")
+
+    @timezone.validator
+    def _zone(self, _attr: object, value: str) -> None:
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):
+            from tradekit.config import ConfigValueError
+
+            raise ConfigValueError(
+                "an IANA time zone such as 'Asia/Seoul'", value, "timezone"
+            ) from None
+
+
 class DailyLossLimit:
     """Halts new entries for the rest of the trading day once equity falls past ``limit``.
 
@@ -83,25 +111,9 @@ class DailyLossLimit:
     name: ClassVar[str] = "daily_loss_limit"
     sizes_entries: ClassVar[bool] = False
 
-    @attrs.frozen
-    class Config:
-        """``limit``: loss fraction of the day's reference equity; ``timezone``: trading day."""
+    Config: ClassVar[type[DailyLossLimitConfig]] = DailyLossLimitConfig
 
-        limit: float = attrs.field(default=0.05, validator=check_range(0, 1, low_open=True))
-        timezone: str = attrs.field(default="Asia/Seoul")
-
-        @timezone.validator
-        def _zone(self, _attr: object, value: str) -> None:
-            try:
-                ZoneInfo(value)
-            except (ValueError, KeyError, OSError):
-                from tradekit.config import ConfigValueError
-
-                raise ConfigValueError(
-                    "an IANA time zone such as 'Asia/Seoul'", value, "timezone"
-                ) from None
-
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: DailyLossLimitConfig) -> None:
         self.limit = config.limit
         self.day = TradingDay(config.timezone)
         self.halted = False
