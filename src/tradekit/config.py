@@ -20,7 +20,9 @@ from typing import Any, Literal
 import attrs
 import cattrs
 import yaml
+from cattrs.gen import make_dict_structure_fn
 from cattrs.errors import (
+    AttributeValidationNote,
     ForbiddenExtraKeysError,
     IterableValidationError,
     IterableValidationNote,
@@ -226,12 +228,9 @@ def _to_str(value: object, _t: object) -> str:
 
 
 def _to_timeframe(value: object, _t: object) -> Timeframe:
-    if not isinstance(value, str):
-        raise _ScalarError("a timeframe such as '1h'", value)
-    try:
-        return Timeframe(value)
-    except ValueError:
-        raise _ScalarError("a timeframe such as '1m', '15m', '1h' or '1d'", value) from None
+    if not isinstance(value, str) or not Timeframe.is_valid(value):
+        raise _ScalarError("a timeframe such as '1m', '15m', '1h' or '1d'", value)
+    return Timeframe(value)
 
 
 def _make_converter() -> cattrs.Converter:
@@ -271,6 +270,37 @@ def _make_converter() -> cattrs.Converter:
             conv.structure(k, key_type): conv.structure(v, value_type) for k, v in value.items()
         }
 
+    def attrs_factory(cls: type[Any]) -> Any:
+        base = make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
+        )
+
+        def structure_attrs(data: Any, _t: Any) -> Any:
+            # Build without validators, then run every validator, so all bad values are
+            # reported at once (attrs would stop at the first one).
+            previous = attrs.validators.get_disabled()
+            attrs.validators.set_disabled(True)
+            try:
+                value = base(data, cls)
+            finally:
+                attrs.validators.set_disabled(previous)
+            errors: list[Exception] = []
+            for field in attrs.fields(cls):
+                if field.validator is None:
+                    continue
+                try:
+                    field.validator(value, field, getattr(value, field.name))
+                except (ValueError, TypeError) as exc:
+                    note = f"Structuring class {cls.__qualname__} @ attribute {field.name}"
+                    exc.__notes__ = [AttributeValidationNote(note, field.name, field.type)]
+                    errors.append(exc)
+            if errors:
+                raise cattrs.ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
+            return value
+
+        return structure_attrs
+
+    conv.register_structure_hook_factory(attrs.has, attrs_factory)
     conv.register_structure_hook_func(is_list, structure_list)
     conv.register_structure_hook_func(is_dict, structure_dict)
     conv.register_structure_hook(int, _to_int)
@@ -353,7 +383,7 @@ def _problems(exc: BaseException, path: str, data: Any, cls: Any) -> list[str]:
     if isinstance(exc, BaseExceptionGroup):
         return [p for sub in exc.exceptions for p in _problems(sub, path, data, cls)]
     if isinstance(exc, _ScalarError):
-        return [f"{_join(path, exc.field) if exc.field else where}: {exc}"]
+        return [f"{where}: {exc}"]
     if typing.get_origin(cls) is Literal:
         choices = ", ".join(repr(c) for c in typing.get_args(cls))
         return [f"{where}: expected one of {choices}, got {data!r}"]

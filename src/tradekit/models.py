@@ -46,9 +46,14 @@ class Timeframe:
 
     @value.validator
     def _check(self, _attribute: attrs.Attribute[str], value: str) -> None:
-        match = _TIMEFRAME_RE.match(value)
-        if match is None or int(match.group(1)) <= 0:
+        if not Timeframe.is_valid(value):
             raise ValueError(f"invalid timeframe {value!r}: expected a number and m, h, d or w")
+
+    @staticmethod
+    def is_valid(value: str) -> bool:
+        """True for strings such as ``1m``, ``15m``, ``1h``, ``1d``, ``1w``."""
+        match = _TIMEFRAME_RE.match(value)
+        return match is not None and int(match.group(1)) > 0
 
     @property
     def milliseconds(self) -> int:

@@ -1,0 +1,107 @@
+"""The breakout strategy plugin: registration, indicators and signals."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from tradekit_breakout.indicators import RollingMax, RollingSum
+from tradekit_breakout.strategy import BreakoutConfig, BreakoutStrategy
+
+from tradekit.config import ConfigError, structure_config
+from tradekit.models import Bar
+from tradekit.plugins import load_plugins
+
+H = 3_600_000
+
+
+def test_registered_with_spec_defaults() -> None:
+    registered = load_plugins().get("strategy", "breakout")
+    assert registered.cls is BreakoutStrategy
+    assert registered.plugin.distribution == "tradekit-breakout"
+    config = BreakoutConfig()
+    assert (config.lookback, config.volume_factor, config.stop_loss, config.take_profit) == (
+        20,
+        1.5,
+        0.015,
+        0.03,
+    )
+    assert (config.take_profit_fraction, config.trailing_stop) == (0.5, 0.01)
+
+
+def test_config_rejects_out_of_range_values() -> None:
+    with pytest.raises(ConfigError) as info:
+        structure_config(
+            {"lookback": 0, "stop_loss": 1.5, "take_profit_fraction": -0.1},
+            BreakoutConfig,
+            "strategy",
+        )
+    assert info.value.problems == [
+        "strategy.lookback: expected a number in [1, inf], got 0",
+        "strategy.stop_loss: expected a number in (0, 1], got 1.5",
+        "strategy.take_profit_fraction: expected a number in [0, 1], got -0.1",
+    ]
+
+
+@given(st.lists(st.floats(0, 1e9, allow_nan=False), min_size=1, max_size=200), st.integers(1, 30))
+def test_rolling_max_matches_naive(values: list[float], size: int) -> None:
+    rolling = RollingMax(size)
+    for i, x in enumerate(values):
+        rolling.push(x)
+        assert rolling.value == max(values[max(0, i - size + 1) : i + 1])
+        assert rolling.full == (i + 1 >= size)
+
+
+@given(st.lists(st.integers(0, 10**12), min_size=1, max_size=200), st.integers(1, 30))
+def test_rolling_sum_is_exact(values: list[int], size: int) -> None:
+    rolling = RollingSum(size)
+    for i, x in enumerate(values):
+        rolling.push(x)
+        assert rolling.total == sum(values[max(0, i - size + 1) : i + 1])
+
+
+def test_signal_carries_exit_plan_and_reason() -> None:
+    strategy = BreakoutStrategy(BreakoutConfig(lookback=3))
+    bars = [Bar("KRW-BTC", i * H, 100.0, 101.0, 99.0, 100.0, 1.0) for i in range(3)]
+    assert all(strategy.on_bar(b) is None for b in bars)
+    signal = strategy.on_bar(Bar("KRW-BTC", 3 * H, 100.0, 102.0, 99.0, 102.0, 2.0))
+    assert signal is not None
+    assert (signal.market, signal.time_ms, signal.action, signal.price) == (
+        "KRW-BTC",
+        3 * H,
+        "buy",
+        102.0,
+    )
+    assert signal.exit_plan.stop_loss == 0.015
+    assert signal.stop_loss_price == 102.0 * (1 - 0.015)
+    assert signal.take_profit_price == 102.0 * (1 + 0.03)
+    assert signal.reason == "close 102.0 above 3-bar high 101.0"
+    assert strategy.warmup_bars == 3
+
+
+def test_signal_depends_only_on_bars_seen_so_far() -> None:
+    """Feeding the same prefix gives the same signals, whatever comes after."""
+    rng = random.Random(5)
+    bars = []
+    price = 100.0
+    for i in range(500):
+        close = max(1.0, price * (1 + rng.gauss(0, 0.02)))
+        bars.append(
+            Bar(
+                "KRW-BTC",
+                i * H,
+                price,
+                max(price, close) * 1.01,
+                min(price, close) * 0.99,
+                close,
+                rng.choice([0.0, 1.0, 3.0]),
+            )
+        )
+        price = close
+    full = BreakoutStrategy(BreakoutConfig(lookback=5))
+    signals = [full.on_bar(b) is not None for b in bars]
+    assert any(signals)
+    prefix = BreakoutStrategy(BreakoutConfig(lookback=5))
+    assert [prefix.on_bar(b) is not None for b in bars[:250]] == signals[:250]

@@ -1,0 +1,76 @@
+"""Logging: secrets masked, stdlib routed into loguru, JSON lines for containers."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from tradekit import log
+
+
+@pytest.fixture
+def sink() -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    log.setup_logging("DEBUG", sink=buffer)
+    yield buffer
+    log.setup_logging("INFO")
+
+
+def test_registered_secrets_and_credential_patterns_are_masked(sink: io.StringIO) -> None:
+    from loguru import logger
+
+    log.add_secrets(["hunter2-api-secret", None, "ab"])
+    logger.info("secret is hunter2-api-secret; short values like ab stay")
+    logger.info("Authorization: Bearer abc.def-ghi")
+    logger.info("jwt eyJhbGciOiJIUzI1NiJ9.eyJhY2Nlc3Nfa2V5Ijoia2V5In0.sig_nature")
+    logger.info("posting to https://hooks.slack.com/services/T0/B0/XYZ")
+    text = sink.getvalue()
+    assert "hunter2" not in text
+    assert "secret is ***; short values like ab stay" in text
+    assert "Authorization: Bearer ***" in text
+    assert "jwt ***" in text
+    assert "hooks.slack.com/services/***" in text
+
+
+def test_stdlib_logging_is_routed_and_masked(sink: io.StringIO) -> None:
+    log.add_secrets(["routed-secret-value"])
+    logging.getLogger("httpx").warning("GET with routed-secret-value failed")
+    line = sink.getvalue().strip().splitlines()[-1]
+    assert "WARNING" in line
+    assert "GET with *** failed" in line
+
+
+def test_json_lines() -> None:
+    buffer = io.StringIO()
+    log.setup_logging("INFO", json=True, sink=buffer)
+    try:
+        from loguru import logger
+
+        logger.info("hello {}", "json")
+    finally:
+        log.setup_logging("INFO")
+    record = json.loads(buffer.getvalue().splitlines()[-1])
+    assert record["record"]["message"] == "hello json"
+    assert record["record"]["level"]["name"] == "INFO"
+
+
+def test_setup_twice_does_not_duplicate_output() -> None:
+    buffer = io.StringIO()
+    log.setup_logging("INFO", sink=buffer)
+    log.setup_logging("INFO", sink=buffer)
+    try:
+        from loguru import logger
+
+        logger.info("once")
+    finally:
+        log.setup_logging("INFO")
+    assert buffer.getvalue().count("once") == 1
+
+
+def test_unknown_level_is_an_error() -> None:
+    with pytest.raises(ValueError, match="NOPE"):
+        log.setup_logging("NOPE")
