@@ -20,13 +20,13 @@ from typing import Any, Literal
 import attrs
 import cattrs
 import yaml
-from cattrs.gen import make_dict_structure_fn
 from cattrs.errors import (
     AttributeValidationNote,
     ForbiddenExtraKeysError,
     IterableValidationError,
     IterableValidationNote,
 )
+from cattrs.gen import make_dict_structure_fn
 
 from tradekit.errors import ConfigError, PluginError
 from tradekit.models import Timeframe
