@@ -44,7 +44,8 @@ def _day(ms: int) -> str:
 
 def equity_svg(times: Sequence[int], values: Sequence[float], width: int = 960) -> str:
     """An SVG line chart of equity over time."""
-    height, pad = 320, 60
+    height = 320
+    left, right, top, bottom = 90, 20, 15, 35
     if not values:
         return "<p>No bars were processed.</p>"
     points = _downsample(times, values)
@@ -52,23 +53,24 @@ def equity_svg(times: Sequence[int], values: Sequence[float], width: int = 960) 
     lo, hi = min(v for _, v in points), max(v for _, v in points)
     span_t = (t1 - t0) or 1
     span_v = (hi - lo) or 1.0
+    plot_w, plot_h = width - left - right, height - top - bottom
 
     def xy(t: int, v: float) -> str:
-        x = pad + (t - t0) / span_t * (width - 2 * pad)
-        y = height - pad + (lo - v) / span_v * (height - 2 * pad)
+        x = left + (t - t0) / span_t * plot_w
+        y = top + (hi - v) / span_v * plot_h
         return f"{x:.1f},{y:.1f}"
 
     path = " ".join(xy(t, v) for t, v in points)
     labels = [
-        f'<text x="{pad - 6}" y="{height - pad}" text-anchor="end">{lo:,.0f}</text>',
-        f'<text x="{pad - 6}" y="{pad + 4}" text-anchor="end">{hi:,.0f}</text>',
-        f'<text x="{pad}" y="{height - pad + 18}">{_day(t0)}</text>',
-        f'<text x="{width - pad}" y="{height - pad + 18}" text-anchor="end">{_day(t1)}</text>',
+        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end">{lo:,.0f}</text>',
+        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{hi:,.0f}</text>',
+        f'<text x="{left}" y="{height - 10}">{_day(t0)}</text>',
+        f'<text x="{left + plot_w}" y="{height - 10}" text-anchor="end">{_day(t1)}</text>',
     ]
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" font-family="sans-serif" font-size="12">'
-        f'<rect x="{pad}" y="{pad}" width="{width - 2 * pad}" height="{height - 2 * pad}" '
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" '
         'fill="#fafafa" stroke="#ccc"/>'
         f'<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{path}"/>'
         + "".join(labels)
@@ -76,7 +78,16 @@ def equity_svg(times: Sequence[int], values: Sequence[float], width: int = 960) 
     )
 
 
-def _fmt(value: Any) -> str:
+_PERCENT = {"total_return", "max_drawdown", "win_rate", "exposure", "average_trade_return"}
+
+
+def _fmt(key: str, value: Any) -> str:
+    if key.endswith("_time_ms") and isinstance(value, int):
+        return f"{datetime.fromtimestamp(value / 1000, UTC):%Y-%m-%d %H:%M} UTC"
+    if key in _PERCENT and isinstance(value, float):
+        return f"{value:.2%}"
+    if isinstance(value, list):
+        return html.escape(", ".join(map(str, value)))
     if isinstance(value, float):
         return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.0f}"
     if value is None:
@@ -88,7 +99,7 @@ def render_html(result: BacktestResult) -> str:
     """The whole report as one HTML page."""
     summary = result.summary
     rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in summary.items()
+        f"<tr><th>{html.escape(k)}</th><td>{_fmt(k, v)}</td></tr>" for k, v in summary.items()
     )
     fills = result.fills[:_MAX_FILL_ROWS]
     fill_rows = "".join(
