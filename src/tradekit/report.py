@@ -25,16 +25,14 @@ def _downsample(times: Sequence[int], values: Sequence[float]) -> list[tuple[int
     if n <= _MAX_POINTS:
         return list(zip(times, values, strict=True))
     # Keep each bucket's low and high so drawdowns stay visible.
-    size = n / (_MAX_POINTS // 2)
+    buckets = _MAX_POINTS // 2
     points: list[tuple[int, float]] = []
-    start = 0
-    while start < n:
-        end = min(n, int(start + size) or start + 1)
+    for k in range(buckets):
+        start, end = k * n // buckets, (k + 1) * n // buckets
         lo = min(range(start, end), key=values.__getitem__)
         hi = max(range(start, end), key=values.__getitem__)
         for i in sorted({lo, hi}):
             points.append((times[i], values[i]))
-        start = end
     return points
 
 
