@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from tradekit.config import Settings
+from tradekit.errors import ConfigError
 from tradekit.engine.core import EngineParams, TradeRecord, TradingCore
 from tradekit.events import EntryRejected, Event, TradingHalted, TradingResumed
 from tradekit.interfaces import RiskRule, Strategy
@@ -150,6 +151,14 @@ def run_backtest(
     from tradekit.plugins import load_plugins
 
     host = host or load_plugins()
+    missing = [m for m in settings.markets if m not in settings.backtest.data]
+    if missing:
+        raise ConfigError(
+            [
+                f"backtest.data: no candle file for market {m!r} (needed to backtest)"
+                for m in missing
+            ]
+        )
     streams = {
         market: host.open_candle_source(settings.backtest.data[market]).bars(
             market, settings.timeframe
