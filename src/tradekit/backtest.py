@@ -16,8 +16,8 @@ from typing import Any
 import attrs
 
 from tradekit.config import Settings
-from tradekit.errors import ConfigError
 from tradekit.engine.core import EngineParams, TradeRecord, TradingCore
+from tradekit.errors import ConfigError
 from tradekit.events import EntryRejected, Event, TradingHalted, TradingResumed
 from tradekit.interfaces import RiskRule, Strategy
 from tradekit.metrics import max_drawdown, sharpe, summarize_trades
