@@ -61,7 +61,8 @@ def _host() -> Any:
     return _HOST[0]
 
 
-def _load(config: Path, host: Any = None) -> Any:
+def load_config(config: Path, host: Any = None) -> Any:
+    """Read and validate CONFIG with the process's plugins; its secrets are masked in logs."""
     from tradekit.config import load_settings, secret_values
     from tradekit.log import add_secrets
 
@@ -104,7 +105,7 @@ def config_check(config: Path) -> None:
 
     from tradekit.config import masked
 
-    settings = _load(config)
+    settings = load_config(config)
     click.echo(yaml.safe_dump(masked(settings), sort_keys=False, allow_unicode=True), nl=False)
     click.echo(f"# {config}: OK", err=True)
 
@@ -123,7 +124,7 @@ def backtest_command(config: Path, output: Path, quiet: bool) -> None:
     """Backtest the strategy in CONFIG over its candle files and write a report."""
     from tradekit.backtest import run_backtest, write_report
 
-    settings = _load(config)
+    settings = load_config(config)
     if quiet:
         result = run_backtest(settings)
     else:
@@ -158,6 +159,16 @@ def _print_summary(summary: dict[str, Any]) -> None:
             text = "-" if value is None else str(value)
         table.add_row(key, text)
     Console().print(table)
+
+
+def _add_builtin_groups(group: click.Group) -> None:
+    """Command groups that live beside the code they drive (imported without heavy deps)."""
+    from tradekit.store.cli import db
+
+    group.add_command(db)
+
+
+_add_builtin_groups(cli)
 
 
 def _add_plugin_commands(group: click.Group) -> None:

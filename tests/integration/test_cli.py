@@ -132,3 +132,40 @@ def test_help(args: list[str]) -> None:
     result = tradekit(*args)
     assert result.returncode == 0
     assert "Usage: tradekit" in result.stdout
+
+
+def test_db_upgrade_then_backtest_from_stored_candles(tmp_path: Path) -> None:
+    """`tradekit db upgrade` creates the store; a backtest reads candles from it by URL."""
+    from tradekit.builtin.csv_source import CsvCandleSource
+    from tradekit.models import Timeframe
+    from tradekit.store import save_bars
+
+    url = f"sqlite:///{tmp_path / 'candles.db'}"
+    config = tmp_path / "config.yaml"
+    example = yaml.safe_load((ROOT / "examples" / "backtest.yaml").read_text(encoding="utf-8"))
+    example["storage"] = {"url": url}
+    example["backtest"]["data"] = {"KRW-BTC": url}
+    config.write_text(yaml.safe_dump(example), encoding="utf-8")
+
+    upgraded = tradekit("db", "upgrade", str(config))
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "at schema revision" in upgraded.stdout
+
+    csv = CsvCandleSource(ROOT / "examples" / "data" / "bithumb_btc_krw_1h.csv")
+    bars = list(csv.bars("KRW-BTC", Timeframe("1h")))[:3000]
+    assert save_bars(url, "1h", bars) == len(bars)
+
+    out = tmp_path / "out"
+    result = tradekit("backtest", str(config), "--output", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["bars"] == len(bars)
+
+
+def test_db_upgrade_with_a_bad_config_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("mode: backtest\nstorage: {ur1: 'sqlite:///x.db'}\n", encoding="utf-8")
+    result = tradekit("db", "upgrade", str(config))
+    assert result.returncode == 2
+    assert "storage.ur1" in result.stderr
+    assert "did you mean 'url'" in result.stderr

@@ -1,4 +1,4 @@
-"""Built-in plugin: risk rules, the CSV candle reader and the log notifier.
+"""Built-in plugin: risk rules, the CSV and store candle readers and the log notifier.
 
 Registered through the same hooks as third-party plugins.
 """
@@ -25,6 +25,16 @@ def register_notifiers() -> list[type[Any]]:
     from tradekit.builtin.log_notifier import LogNotifier
 
     return [LogNotifier]
+
+
+@hookimpl(specname="open_candle_source")
+def open_store_candle_source(uri: str) -> CandleSource | None:
+    """Candles stored in a tradekit database (``sqlite:///candles.db``, ``postgresql://...``)."""
+    if "://" not in uri:  # a file path: skip importing SQLAlchemy
+        return None
+    from tradekit.store.candles import open_store_candle_source as open_source
+
+    return open_source(uri)
 
 
 @hookimpl(trylast=True)
