@@ -1,0 +1,10 @@
+"""Shared fixtures for the Bithumb plugin's tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
