@@ -49,7 +49,7 @@ def test_sqlite_connections_use_wal(sqlite_url: str) -> None:
     try:
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1234
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
