@@ -96,7 +96,14 @@ def setup_logging(level: str = "INFO", json: bool = False, sink: TextIO | None =
     with contextlib.suppress(ValueError):
         logger.remove(0)  # loguru's default stderr handler
     logger.configure(patcher=_patch)
-    options: dict[str, Any] = {"level": level, "serialize": json, "backtrace": False}
+    # diagnose=False: loguru would otherwise print local variables in tracebacks, and a local
+    # can hold a JWT or an API secret that the masking filter never sees.
+    options: dict[str, Any] = {
+        "level": level,
+        "serialize": json,
+        "backtrace": False,
+        "diagnose": False,
+    }
     if not json:
         options["format"] = (
             "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <7}</level> "

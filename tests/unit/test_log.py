@@ -36,6 +36,22 @@ def test_registered_secrets_and_credential_patterns_are_masked(sink: io.StringIO
     assert "hooks.slack.com/services/***" in text
 
 
+def test_tracebacks_do_not_show_local_variables(sink: io.StringIO) -> None:
+    from loguru import logger
+
+    def sign(api_secret: str) -> None:
+        raise ValueError("bad key")
+
+    secret = "-".join(["local", "secret", "never", "registered"])  # not a literal in the source
+    try:
+        sign(secret)
+    except ValueError:
+        logger.exception("signing failed")
+    text = sink.getvalue()
+    assert "ValueError: bad key" in text
+    assert secret not in text
+
+
 def test_stdlib_logging_is_routed_and_masked(sink: io.StringIO) -> None:
     log.add_secrets(["routed-secret-value"])
     logging.getLogger("httpx").warning("GET with routed-secret-value failed")

@@ -1,0 +1,251 @@
+"""``BithumbExchange``: tradekit's :class:`~tradekit.interfaces.Exchange` for Bithumb."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import attrs
+from loguru import logger
+
+from tradekit.errors import ExchangeError, TemporaryExchangeError
+from tradekit.models import Balance, Bar, MarketRules, Order, OrderStatus, Side, Timeframe, Trade
+from tradekit_bithumb.client import BithumbClient
+from tradekit_bithumb.config import BithumbConfig
+from tradekit_bithumb.parse import OrderChance
+from tradekit_bithumb.rules import build_market_rules, order_numbers
+
+__all__ = ["BithumbExchange"]
+
+# Fees and minimums change rarely; re-read them now and then rather than on every order.
+_RULES_TTL_S = 3600.0
+
+
+class BithumbExchange:
+    """Bithumb (KRW market) for tradekit: candles, balances, orders and the trade stream.
+
+    Args:
+        config: The ``exchange`` config block.
+        client: A REST client to use instead of one built from ``config`` (tests).
+        clock: Current Unix time in milliseconds (tests).
+    """
+
+    name: ClassVar[str] = "bithumb"
+    Config: ClassVar[type[BithumbConfig]] = BithumbConfig
+
+    def __init__(
+        self,
+        config: BithumbConfig,
+        *,
+        client: BithumbClient | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        from tradekit.log import add_secrets
+
+        # Masked in every log line, whoever built this exchange.
+        add_secrets([config.api_key, config.api_secret])
+        self.config = config
+        self.client = client or BithumbClient.from_config(config)
+        self._clock = clock or (lambda: int(time.time() * 1000))
+        self._rules: dict[str, tuple[float, MarketRules]] = {}
+        # v1 orders carry no client_order_id on Bithumb's side: remember the ids we sent.
+        self._exchange_ids: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"BithumbExchange({self.config.base_url!r})"
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self.client.aclose()
+
+    # ---- market data -------------------------------------------------------------------
+
+    async def market_rules(self, market: str) -> MarketRules:
+        """Tick table, quantity precision, minimum order value and fees of ``market``.
+
+        Fees and minimums come from ``/v1/orders/chance`` when API keys are configured (cached
+        for an hour); without keys, from the config's ``min_order_krw`` and the default fee.
+        """
+        cached = self._rules.get(market)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < _RULES_TTL_S:
+            return cached[1]
+        chance: OrderChance | None = None
+        if self.config.api_key and self.config.api_secret:
+            chance = await self.client.order_chance(market)
+        else:
+            logger.info(
+                "no Bithumb API keys: rules of {} use min_order_krw={} and the default fee",
+                market,
+                self.config.min_order_krw,
+            )
+        rules = build_market_rules(
+            market,
+            chance=chance,
+            min_order_fallback=Decimal(str(self.config.min_order_krw)),
+            quantity_decimals=self.config.quantity_decimals,
+            tick_table=self.config.tick_table,
+        )
+        self._rules[market] = (now, rules)
+        return rules
+
+    def _offline_rules(self, market: str) -> MarketRules:
+        """Rules without a network call: enough for ticks and precision (not for fees)."""
+        cached = self._rules.get(market)
+        if cached is not None:
+            return cached[1]
+        return build_market_rules(
+            market,
+            chance=None,
+            min_order_fallback=Decimal(str(self.config.min_order_krw)),
+            quantity_decimals=self.config.quantity_decimals,
+            tick_table=self.config.tick_table,
+        )
+
+    async def fetch_candles(
+        self,
+        market: str,
+        timeframe: Timeframe,
+        since_ms: int,
+        until_ms: int | None = None,
+        *,
+        on_page: Callable[[int], None] | None = None,
+    ) -> Sequence[Bar]:
+        """Closed candles with ``since_ms <= time_ms < until_ms``, oldest first.
+
+        A candle counts as closed ``candle_grace_s`` after its end, which gives Bithumb time
+        to include the interval's last trades. Intervals without trades have no candle.
+        """
+        bars = await self.client.candles_between(
+            market, timeframe, since_ms, until_ms, on_page=on_page
+        )
+        closed_before = self._clock() - int(self.config.candle_grace_s * 1000)
+        step = timeframe.milliseconds
+        return [bar for bar in bars if bar.time_ms + step <= closed_before]
+
+    def stream_trades(self, markets: Sequence[str]) -> AsyncIterator[Trade]:
+        """Live public trades of ``markets`` from the WebSocket (reconnects when stale)."""
+        from tradekit_bithumb.stream import TradeStream
+
+        return TradeStream(self.config.ws_url, markets, stale_after=self.config.stale_after_s)
+
+    # ---- account -----------------------------------------------------------------------
+
+    async def balances(self) -> Mapping[str, Balance]:
+        """Balances by currency (``free`` available, ``locked`` held by open orders)."""
+        self.config.require_credentials("balances")
+        return await self.client.accounts()
+
+    # ---- orders ------------------------------------------------------------------------
+
+    async def place_order(self, order: Order) -> Order:
+        """Send ``order`` with its ``client_order_id``; a retry never creates a second one.
+
+        An order that may have been sent before (status SUBMITTED or UNKNOWN) is looked up
+        first and returned if Bithumb has it. Prices and quantities are put on Bithumb's grid
+        (limit prices to a tick in the safe direction, quantities truncated) and sent as plain
+        decimal strings.
+
+        Returns:
+            The order with ``exchange_order_id`` and its current status.
+
+        Raises:
+            OrderRejected: refused, by Bithumb or before sending (a number rounds to zero).
+            TemporaryExchangeError: kept failing; its fate is unknown, so look it up.
+        """
+        self.config.require_credentials("placing orders")
+        if order.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
+            known = order.exchange_order_id or self._exchange_ids.get(order.client_order_id)
+            if self.config.order_endpoint == "v1" and known is None:
+                # v1 orders cannot be found by client_order_id: "not found" would prove
+                # nothing, and sending again could buy twice.
+                raise ExchangeError(
+                    f"order {order.client_order_id} may already exist on Bithumb and v1 orders "
+                    "cannot be looked up by client_order_id; check the account before "
+                    "sending it again",
+                    code="order_state_unknown",
+                )
+            existing = await self._lookup(order.client_order_id, known)
+            if existing is not None:
+                return _keep_reason(existing, order)
+        numbers = order_numbers(order, self._offline_rules(order.market))
+        placed = await self.client.place_order(
+            order.market,
+            "bid" if order.side is Side.BUY else "ask",
+            numbers.order_type,
+            price=numbers.price,
+            volume=numbers.volume,
+            client_order_id=order.client_order_id,
+        )
+        if placed.exchange_order_id:
+            self._exchange_ids[order.client_order_id] = placed.exchange_order_id
+        if placed.status is OrderStatus.OPEN and placed.executed_volume == 0:
+            # The v2 answer has no state yet: ask once, but a hiccup must not turn an
+            # accepted order into an error.
+            try:
+                refreshed = await self._lookup(order.client_order_id, placed.exchange_order_id)
+            except TemporaryExchangeError as exc:
+                logger.warning(
+                    "order {} placed; state not read yet: {}", order.client_order_id, exc
+                )
+                refreshed = None
+            placed = refreshed or placed
+        return _keep_reason(placed, order)
+
+    async def _lookup(self, client_order_id: str, exchange_id: str | None) -> Order | None:
+        exchange_id = exchange_id or self._exchange_ids.get(client_order_id)
+        if exchange_id is not None:
+            found = await self.client.get_order(uuid=exchange_id)
+        elif self.config.order_endpoint == "v2":
+            found = await self.client.get_order(client_order_id=client_order_id)
+        else:
+            return None
+        if found is not None and not found.client_order_id:
+            found = attrs.evolve(found, client_order_id=client_order_id)
+        return found
+
+    async def get_order(self, client_order_id: str) -> Order | None:
+        """The order carrying ``client_order_id``, or None if Bithumb has none."""
+        self.config.require_credentials("looking up orders")
+        return await self._lookup(client_order_id, None)
+
+    async def cancel_order(self, order: Order) -> Order:
+        """Cancel a resting order and return it as it ended.
+
+        An order that already finished (Bithumb answers ``order_not_found``) is returned as
+        it is now, filled or cancelled; an order Bithumb does not know raises ExchangeError.
+        """
+        self.config.require_credentials("cancelling orders")
+        exchange_id = order.exchange_order_id or self._exchange_ids.get(order.client_order_id)
+        if exchange_id is None:
+            found = await self._lookup(order.client_order_id, None)
+            if found is None:
+                raise ExchangeError(
+                    f"cannot cancel {order.client_order_id}: Bithumb has no such order",
+                    code="order_not_found",
+                )
+            exchange_id = found.exchange_order_id
+        try:
+            await self.client.cancel_order(uuid=exchange_id)
+        except ExchangeError as exc:
+            if exc.code != "order_not_found":
+                raise
+        final = await self._lookup(order.client_order_id, exchange_id)
+        if final is None:
+            raise ExchangeError(
+                f"cannot cancel {order.client_order_id}: Bithumb has no order {exchange_id}",
+                code="order_not_found",
+            )
+        return _keep_reason(final, order)
+
+
+def _keep_reason(found: Order, sent: Order) -> Order:
+    """Carry tradekit's own fields (which Bithumb does not store) over to a fetched order."""
+    changes: dict[str, Any] = {}
+    if sent.reason and not found.reason:
+        changes["reason"] = sent.reason
+    if not found.client_order_id:
+        changes["client_order_id"] = sent.client_order_id
+    return attrs.evolve(found, **changes) if changes else found
