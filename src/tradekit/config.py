@@ -76,6 +76,45 @@ class Component:
         return self.cls(self.config)
 
 
+class ConfigValueError(ValueError):
+    """A value has the right type but is out of range; rendered as ``path: message``."""
+
+    def __init__(self, expected: str, value: object, field: str | None = None) -> None:
+        self.expected = expected
+        self.value = value
+        self.field = field
+        super().__init__(f"expected {expected}, got {value!r}")
+
+
+_ScalarError = ConfigValueError
+
+
+def check_range(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
+    """An attrs validator: the number must lie between ``low`` and ``high``."""
+    left = "(" if low_open else "["
+    right = ")" if high_open else "]"
+    lo_text = "-inf" if low is None else low
+    hi_text = "inf" if high is None else high
+    text = f"a number in {left}{lo_text}, {hi_text}{right}"
+
+    def validate(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+        ok = True
+        if low is not None:
+            ok = value > low if low_open else value >= low
+        if ok and high is not None:
+            ok = value < high if high_open else value <= high
+        if not ok:
+            raise ConfigValueError(text, value, attribute.name)
+
+    return validate
+
+
 @attrs.frozen
 class StorageSettings:
     """Where the bot records everything (any SQLAlchemy URL)."""
@@ -89,7 +128,7 @@ class ApiSettings:
 
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = attrs.field(default=8000, validator=check_range(1, 65535))
     token: str | None = secret_field()
 
 
@@ -98,10 +137,10 @@ class BacktestSettings:
     """Backtest inputs and the simulated venue's parameters (``spec/breakout.md``)."""
 
     data: dict[str, str] = attrs.field(factory=dict)
-    initial_cash: float = 10_000_000.0
-    fee_rate: float = 0.0025
-    min_order_krw: float = 5000.0
-    slippage: float = 0.0
+    initial_cash: float = attrs.field(default=10_000_000.0, validator=check_range(0, low_open=True))
+    fee_rate: float = attrs.field(default=0.0025, validator=check_range(0, 1, high_open=True))
+    min_order_krw: float = attrs.field(default=5000.0, validator=check_range(0))
+    slippage: float = attrs.field(default=0.0, validator=check_range(0, 1, high_open=True))
 
 
 @attrs.frozen
@@ -143,45 +182,6 @@ DEFAULT_RISK: list[dict[str, Any]] = [
 ]
 
 # -- strict scalar conversion --------------------------------------------------------------
-
-
-class ConfigValueError(ValueError):
-    """A value has the right type but is out of range; rendered as ``path: message``."""
-
-    def __init__(self, expected: str, value: object, field: str | None = None) -> None:
-        self.expected = expected
-        self.value = value
-        self.field = field
-        super().__init__(f"expected {expected}, got {value!r}")
-
-
-_ScalarError = ConfigValueError
-
-
-def check_range(
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> Any:
-    """An attrs validator: the number must lie between ``low`` and ``high``."""
-    left = "(" if low_open else "["
-    right = ")" if high_open else "]"
-    lo_text = "-inf" if low is None else low
-    hi_text = "inf" if high is None else high
-    text = f"a number in {left}{lo_text}, {hi_text}{right}"
-
-    def validate(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-        ok = True
-        if low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
-            raise ConfigValueError(text, value, attribute.name)
-
-    return validate
 
 
 def _to_int(value: object, _t: object) -> int:
@@ -282,21 +282,52 @@ def _make_converter() -> cattrs.Converter:
             attrs.validators.set_disabled(True)
             try:
                 value = base(data, cls)
+            except cattrs.ClassValidationError as exc:
+                # Some values could not be built: still check the ones that could, so a
+                # wrong type in one place does not hide a bad range in another.
+                errors = list(exc.exceptions) + _validate_fields(cls, data, exc)
+                raise cattrs.ClassValidationError(exc.message, errors, cls) from None
             finally:
                 attrs.validators.set_disabled(previous)
+            errors = _validate_fields(
+                cls, {f.name: getattr(value, f.name) for f in attrs.fields(cls)}, None, value
+            )
+            if errors:
+                raise cattrs.ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
+            return value
+
+        def _validate_fields(
+            cls: type[Any],
+            values: Mapping[str, Any],
+            failed: cattrs.ClassValidationError | None,
+            instance: Any = None,
+        ) -> list[Exception]:
+            """Run each field's validator; with ``failed``, only on raw values that structure."""
+            bad = set()
+            if failed is not None:
+                bad = {note.name for _sub, note in failed.group_exceptions()[0]}
             errors: list[Exception] = []
             for field in attrs.fields(cls):
-                if field.validator is None:
+                if field.validator is None or field.name in bad:
                     continue
+                if field.name not in values:
+                    continue
+                value = values[field.name]
+                if failed is not None:
+                    try:
+                        value = conv.structure(value, field.type)
+                    except Exception:
+                        continue
                 try:
-                    field.validator(value, field, getattr(value, field.name))
+                    field.validator(instance, field, value)
                 except (ValueError, TypeError) as exc:
                     note = f"Structuring class {cls.__qualname__} @ attribute {field.name}"
                     exc.__notes__ = [AttributeValidationNote(note, field.name, field.type)]
                     errors.append(exc)
-            if errors:
-                raise cattrs.ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
-            return value
+                except Exception:  # a validator that needs the whole instance: skipped here
+                    if failed is None:
+                        raise
+            return errors
 
         return structure_attrs
 

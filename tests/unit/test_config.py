@@ -60,6 +60,25 @@ def test_several_problems_are_reported_at_once(host: PluginHost) -> None:
     ]
 
 
+def test_a_wrong_type_does_not_hide_a_bad_range_beside_it(host: PluginHost) -> None:
+    data = {
+        **BASE,
+        "strategy": {"use": "breakout", "lookback": "x", "stop_loss": 5},
+        "risk": [{"use": "position_size", "fraction": 7, "extra": 1}],
+        "backtest": {"data": {"KRW-BTC": "c.csv"}, "initial_cash": -1, "fee_rate": "high"},
+        "api": {"port": 70000},
+    }
+    assert problems(host, data) == [
+        "api.port: expected a number in [1, 65535], got 70000",
+        "backtest.fee_rate: expected number, got 'high'",
+        "backtest.initial_cash: expected a number in (0, inf], got -1.0",
+        "strategy.lookback: expected int, got 'x'",
+        "strategy.stop_loss: expected a number in (0, 1], got 5.0",
+        "risk[0].fraction: expected a number in (0, 1], got 7.0",
+        "risk[0].extra: unknown key (known keys: fraction)",
+    ]
+
+
 def test_unknown_top_level_key_lists_known_keys(host: PluginHost) -> None:
     assert problems(host, {**BASE, "stratgy": {}}) == [
         "stratgy: unknown key (did you mean 'strategy'?)"
