@@ -72,18 +72,20 @@ def _patch(record: Record) -> None:
 
 
 class _InterceptHandler(logging.Handler):
-    """Send stdlib log records to loguru with the caller's location."""
+    """Send stdlib log records to loguru under their logger's name."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             level: str | int = logger.level(record.levelname).name
         except ValueError:
             level = record.levelno
-        frame, depth = logging.currentframe(), 2
-        while frame is not None and frame.f_code.co_filename == logging.__file__:
-            frame = frame.f_back  # type: ignore[assignment]
-            depth += 1
-        logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
+        # Show the stdlib logger's name ("httpx", "alembic"), not the frame loguru would find.
+        name = record.name
+
+        def rename(loguru_record: Record) -> None:
+            loguru_record["name"] = name
+
+        logger.patch(rename).opt(exception=record.exc_info).log(level, record.getMessage())
 
 
 def setup_logging(level: str = "INFO", json: bool = False, sink: TextIO | None = None) -> None:
@@ -118,3 +120,7 @@ def setup_logging(level: str = "INFO", json: bool = False, sink: TextIO | None =
     # SQLAlchemy's engine logger echoes SQL with bound parameters at INFO: keep it at WARNING
     # so parameters (which could hold anything) never reach the log by accident.
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: useful when debugging, noise otherwise.
+    quiet = logging.NOTSET if level in ("TRACE", "DEBUG") else logging.WARNING
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(quiet)

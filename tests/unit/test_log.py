@@ -57,7 +57,20 @@ def test_stdlib_logging_is_routed_and_masked(sink: io.StringIO) -> None:
     logging.getLogger("httpx").warning("GET with routed-secret-value failed")
     line = sink.getvalue().strip().splitlines()[-1]
     assert "WARNING" in line
-    assert "GET with *** failed" in line
+    assert " httpx GET with *** failed" in line
+
+
+def test_httpx_request_lines_only_at_debug() -> None:
+    buffer = io.StringIO()
+    try:
+        log.setup_logging("INFO", sink=buffer)
+        logging.getLogger("httpx").info("HTTP Request: GET /v1/ticker")
+        assert buffer.getvalue() == ""
+        log.setup_logging("DEBUG", sink=buffer)
+        logging.getLogger("httpx").info("HTTP Request: GET /v1/ticker")
+        assert "httpx HTTP Request: GET /v1/ticker" in buffer.getvalue()
+    finally:
+        log.setup_logging("INFO")
 
 
 def test_json_lines() -> None:
