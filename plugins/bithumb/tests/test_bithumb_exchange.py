@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -234,6 +235,46 @@ async def test_stream_trades_uses_the_configured_websocket(
         assert (trade.market, trade.price, trade.side) == ("KRW-BTC", 50_123_000, Side.BUY)
     finally:
         await stream.aclose()
+
+
+@pytest.mark.anyio
+async def test_live_bars_start_with_rest_history_then_follow_trades(
+    fake_bithumb: FakeBithumb,
+) -> None:
+    hour = 3_600_000
+    now = int(time.time() * 1000)
+    current = now - now % hour
+    start = current - 5 * hour
+    history = [(start + i * hour, 100 + i, 110 + i, 90 + i, 105 + i, 1 + i) for i in range(5)]
+    fake_bithumb.load_candles("KRW-BTC", 60, history)
+    ex = make_exchange(fake_bithumb)
+    try:
+        feed = ex.live_bars(["KRW-BTC"], Timeframe("1h"), start_ms=start)
+        async with feed:
+            assert feed.stream.ws_url == fake_bithumb.ws_url
+            bars = []
+            with anyio.fail_after(15):
+                async for bar in feed:  # closed history comes from REST, before any trade
+                    bars.append(bar)
+                    if len(bars) == len(history):
+                        break
+                async with anyio.create_task_group() as tg:
+
+                    async def trade_when_subscribed() -> None:
+                        await fake_bithumb.ws_subscribed(1)
+                        fake_bithumb.push_trade("KRW-BTC", 120, "0.5", ask_bid="BID")
+
+                    tg.start_soon(trade_when_subscribed)
+                    trade = None
+                    while trade is None:  # the live side is the configured WebSocket
+                        trade = await feed.stream.receive(1.0)
+            assert (trade.market, trade.price, trade.volume) == ("KRW-BTC", 120, 0.5)
+        assert [(b.time_ms, b.open, b.close, b.volume) for b in bars] == [
+            (t, o, c, v) for t, o, _h, _l, c, v in history
+        ]
+        assert {b.market for b in bars} == {"KRW-BTC"}
+    finally:
+        await ex.aclose()
 
 
 # ---- account and orders ----------------------------------------------------------------------

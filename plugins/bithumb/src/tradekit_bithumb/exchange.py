@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 from loguru import logger
@@ -16,6 +16,9 @@ from tradekit_bithumb.client import BithumbClient
 from tradekit_bithumb.config import BithumbConfig
 from tradekit_bithumb.parse import OrderChance
 from tradekit_bithumb.rules import build_market_rules, order_numbers
+
+if TYPE_CHECKING:
+    from tradekit_bithumb.bar_feed import LiveBarFeed
 
 __all__ = ["BithumbExchange"]
 
@@ -130,6 +133,22 @@ class BithumbExchange:
         from tradekit_bithumb.stream import TradeStream
 
         return TradeStream(self.config.ws_url, markets, stale_after=self.config.stale_after_s)
+
+    def live_bars(
+        self, markets: Sequence[str], timeframe: Timeframe, *, start_ms: int | None = None
+    ) -> LiveBarFeed:
+        """Closed bars of ``markets`` with no gaps: built from live trades, REST where missed.
+
+        Bars come from the interval holding ``start_ms`` on (default: now), so a start in the
+        past loads warm-up history from REST first. Close it (``async with``) when done.
+        """
+        from tradekit_bithumb.bar_feed import LiveBarFeed
+        from tradekit_bithumb.candle_builder import CandleBuilder
+        from tradekit_bithumb.stream import TradeStream
+
+        stream = TradeStream(self.config.ws_url, markets, stale_after=self.config.stale_after_s)
+        builder = CandleBuilder(timeframe, self.config.candle_grace_s)
+        return LiveBarFeed(stream, builder, self.fetch_candles, start_ms=start_ms)
 
     # ---- account -----------------------------------------------------------------------
 
