@@ -11,7 +11,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -23,11 +23,15 @@ from tradekit.interfaces import RiskRule, Strategy
 from tradekit.metrics import max_drawdown, sharpe, summarize_trades
 from tradekit.models import Bar, Fill, Timeframe
 
+if TYPE_CHECKING:
+    from tradekit.store import Store
+
 __all__ = [
     "BacktestResult",
     "merge_markets",
     "run_backtest",
     "run_bars",
+    "store_result",
     "write_report",
 ]
 
@@ -176,6 +180,22 @@ def run_backtest(
         settings.timeframe,
         progress,
     )
+
+
+def store_result(store: Store, settings: Settings, result: BacktestResult) -> str:
+    """Record a finished backtest in ``store`` as a run of its own; returns the run id.
+
+    The run holds the fills and events; its config digest (secrets blanked) tells runs of
+    different settings apart.
+    """
+    from tradekit.config import masked
+    from tradekit.store import config_digest
+
+    run_id = store.start_run("backtest", config_digest=config_digest(masked(settings)))
+    store.record_fills(result.fills)
+    store.record_events(result.events)
+    store.end_run()
+    return run_id
 
 
 def write_report(result: BacktestResult, directory: str | Path) -> list[Path]:

@@ -119,12 +119,23 @@ def config_check(config: Path) -> None:
     required=True,
     help="Folder for fills.csv, equity.csv, summary.json and report.html.",
 )
+@click.option(
+    "--store",
+    "store_results",
+    is_flag=True,
+    help="Also record the run, its fills and events in the database at storage.url.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
-def backtest_command(config: Path, output: Path, quiet: bool) -> None:
+def backtest_command(config: Path, output: Path, store_results: bool, quiet: bool) -> None:
     """Backtest the strategy in CONFIG over its candle files and write a report."""
     from tradekit.backtest import run_backtest, write_report
 
     settings = load_config(config)
+    store = None
+    if store_results:  # opened first: a database at the wrong schema fails before the run
+        from tradekit.store import Store
+
+        store = Store.open(settings.storage.url)
     if quiet:
         result = run_backtest(settings)
     else:
@@ -144,6 +155,13 @@ def backtest_command(config: Path, output: Path, quiet: bool) -> None:
         _print_summary(result.summary)
     for path in paths:
         click.echo(f"wrote {path}")
+    if store is not None:
+        from tradekit.backtest import store_result
+        from tradekit.store.engine import safe_url
+
+        with store:
+            run_id = store_result(store, settings, result)
+        click.echo(f"stored run {run_id} in {safe_url(settings.storage.url)}")
 
 
 def _print_summary(summary: dict[str, Any]) -> None:

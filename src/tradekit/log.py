@@ -120,7 +120,7 @@ def setup_logging(level: str = "INFO", json: bool = False, sink: TextIO | None =
     # SQLAlchemy's engine logger echoes SQL with bound parameters at INFO: keep it at WARNING
     # so parameters (which could hold anything) never reach the log by accident.
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
-    # httpx logs every request at INFO: useful when debugging, noise otherwise.
+    # httpx logs every request at INFO, alembic its internals: useful when debugging only.
     quiet = logging.NOTSET if level in ("TRACE", "DEBUG") else logging.WARNING
-    for name in ("httpx", "httpcore"):
+    for name in ("httpx", "httpcore", "alembic"):  # alembic: plugin set-up, DDL mode lines
         logging.getLogger(name).setLevel(quiet)

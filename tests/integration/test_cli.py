@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -151,15 +153,46 @@ def test_db_upgrade_then_backtest_from_stored_candles(tmp_path: Path) -> None:
     assert upgraded.returncode == 0, upgraded.stderr
     assert "at schema revision" in upgraded.stdout
 
-    csv = CsvCandleSource(ROOT / "examples" / "data" / "bithumb_btc_krw_1h.csv")
-    bars = list(csv.bars("KRW-BTC", Timeframe("1h")))[:3000]
+    candle_file = CsvCandleSource(ROOT / "examples" / "data" / "bithumb_btc_krw_1h.csv")
+    bars = list(candle_file.bars("KRW-BTC", Timeframe("1h")))[:3000]
     assert save_bars(url, "1h", bars) == len(bars)
 
     out = tmp_path / "out"
-    result = tradekit("backtest", str(config), "--output", str(out), "--quiet")
+    result = tradekit("backtest", str(config), "--output", str(out), "--quiet", "--store")
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["bars"] == len(bars)
+    assert summary["fills"] > 0
+
+    from tradekit.store import Store
+
+    with Store.open(url) as store:
+        (run,) = store.runs()
+        assert (run["mode"], run["ended_ms"] is not None) == ("backtest", True)
+        assert f"stored run {run['id']}" in result.stdout
+        fills = store.fills()
+    with (out / "fills.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(fills) == summary["fills"] == len(rows)
+    assert [(f.time_ms, f.side.value, f.quantity) for f in fills] == [
+        (int(r["time_ms"]), r["side"], float(r["quantity"])) for r in rows
+    ]
+
+
+def test_backtest_store_at_the_wrong_schema_fails_before_running(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        conn.execute("INSERT INTO alembic_version VALUES ('ffff_from_the_future')")
+    example = yaml.safe_load((ROOT / "examples" / "backtest.yaml").read_text(encoding="utf-8"))
+    example["storage"] = {"url": f"sqlite:///{db}"}
+    example["backtest"]["data"] = {"KRW-BTC": str(ROOT / "examples" / "data" / "missing.csv")}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(example), encoding="utf-8")
+    result = tradekit("backtest", str(config), "--output", str(tmp_path / "out"), "--store")
+    assert result.returncode == 1
+    assert "newer than this tradekit knows" in result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_db_upgrade_with_a_bad_config_exits_2(tmp_path: Path) -> None:

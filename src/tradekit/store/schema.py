@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from loguru import logger
 from sqlalchemy.engine import URL, Engine
 
 from tradekit.errors import StorageError
@@ -68,7 +69,13 @@ def upgrade(url: str | URL | Engine, revision: str = "head") -> None:
     """
     engine = url if isinstance(url, Engine) else make_engine(url)
     try:
+        before = current_revision(engine)
         command.upgrade(alembic_config(engine), revision)
+        after = current_revision(engine)
+        if after != before:
+            logger.info(
+                "{}: schema {} -> {}", safe_url(engine.url), before or "(new database)", after
+            )
     except sa.exc.SQLAlchemyError as exc:
         raise StorageError(f"cannot upgrade {safe_url(engine.url)}: {exc}") from exc
     finally:

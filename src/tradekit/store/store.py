@@ -369,8 +369,14 @@ class Store:
 
     def record_fill(self, fill: Fill) -> None:
         """Store a fill; committed on return."""
-        row = rows.fill_to_row(fill, self.run_id)
-        self._write("record fill", lambda conn: conn.execute(tables.fills.insert(), row))
+        self.record_fills([fill])
+
+    def record_fills(self, fills: Iterable[Fill]) -> int:
+        """Store many fills in one transaction (e.g. a backtest's); returns how many."""
+        batch = [rows.fill_to_row(fill, self.run_id) for fill in fills]
+        if batch:
+            self._write("record fills", lambda conn: conn.execute(tables.fills.insert(), batch))
+        return len(batch)
 
     def fills(
         self,
@@ -464,6 +470,13 @@ class Store:
         """Store an event as JSON under its ``kind``; committed on return."""
         row = rows.event_to_row(event, self.run_id)
         self._write(f"record {event.kind} event", lambda c: c.execute(tables.events.insert(), row))
+
+    def record_events(self, events: Iterable[Event]) -> int:
+        """Store many events in one transaction; returns how many."""
+        batch = [rows.event_to_row(event, self.run_id) for event in events]
+        if batch:
+            self._write("record events", lambda c: c.execute(tables.events.insert(), batch))
+        return len(batch)
 
     def events(
         self, *, kind: str | None = None, since_ms: int | None = None, limit: int | None = None
