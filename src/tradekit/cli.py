@@ -164,6 +164,40 @@ def backtest_command(config: Path, output: Path, store_results: bool, quiet: boo
         click.echo(f"stored run {run_id} in {safe_url(settings.storage.url)}")
 
 
+@cli.command("run")
+@click.argument("config", type=CONFIG)
+def run_command(config: Path) -> None:
+    """Run the bot in CONFIG (mode: paper) until Ctrl-C or SIGTERM.
+
+    The control API listens on api.host:api.port (127.0.0.1:8000 by default).
+    """
+    import anyio
+
+    from tradekit.runner.bot import Bot, run_until_stopped
+
+    settings = load_config(config)
+    bot = Bot(settings)
+    try:
+        anyio.run(run_until_stopped, bot)
+    except BaseExceptionGroup as group:
+        raise _single_cause(group) from None
+
+
+def _single_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error inside nested task-group exception groups, or the group itself."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for sub in exc.exceptions:
+                walk(sub)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    return leaves[0] if len(leaves) == 1 else group
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -39,6 +39,7 @@ __all__ = [
     "BacktestSettings",
     "Component",
     "ConfigValueError",
+    "PaperSettings",
     "Settings",
     "StorageSettings",
     "check_range",
@@ -133,14 +134,20 @@ class ApiSettings:
 
 
 @attrs.frozen
-class BacktestSettings:
-    """Backtest inputs and the simulated venue's parameters (``spec/breakout.md``)."""
+class PaperSettings:
+    """The simulated account of paper trading (fills by the spec's bar fill model)."""
 
-    data: dict[str, str] = attrs.field(factory=dict)
     initial_cash: float = attrs.field(default=10_000_000.0, validator=check_range(0, low_open=True))
     fee_rate: float = attrs.field(default=0.0025, validator=check_range(0, 1, high_open=True))
     min_order_krw: float = attrs.field(default=5000.0, validator=check_range(0))
     slippage: float = attrs.field(default=0.0, validator=check_range(0, 1, high_open=True))
+
+
+@attrs.frozen
+class BacktestSettings(PaperSettings):
+    """Backtest inputs and the simulated venue's parameters (``spec/breakout.md``)."""
+
+    data: dict[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -157,6 +164,7 @@ class Settings:
     storage: StorageSettings = StorageSettings()
     api: ApiSettings = ApiSettings()
     backtest: BacktestSettings = BacktestSettings()
+    paper: PaperSettings = PaperSettings()
     source: str = ""  # the file it was read from, for messages
 
 
@@ -174,6 +182,7 @@ class _RawSettings:
     storage: StorageSettings = StorageSettings()
     api: ApiSettings = ApiSettings()
     backtest: BacktestSettings = BacktestSettings()
+    paper: PaperSettings = PaperSettings()
 
 
 DEFAULT_RISK: list[dict[str, Any]] = [
@@ -574,6 +583,7 @@ def parse_settings(
         storage=raw.storage,
         api=raw.api,
         backtest=raw.backtest,
+        paper=raw.paper,
         source=source,
     )
 

@@ -30,6 +30,7 @@ __all__ = [
     "CandleSource",
     "Component",
     "Exchange",
+    "LiveBars",
     "Notifier",
     "RiskRule",
     "Strategy",
@@ -121,6 +122,12 @@ class Exchange(Protocol):
 
     def stream_trades(self, markets: Sequence[str]) -> AsyncIterator[Trade]: ...
 
+    def live_bars(
+        self, markets: Sequence[str], timeframe: Timeframe, *, start_ms: int | None = None
+    ) -> LiveBars:
+        """Closed bars from the interval holding ``start_ms`` (default: now) on, with no gaps."""
+        ...
+
     async def balances(self) -> Mapping[str, Balance]: ...
 
     async def place_order(self, order: Order) -> Order:
@@ -130,6 +137,14 @@ class Exchange(Protocol):
     async def get_order(self, client_order_id: str) -> Order | None: ...
 
     async def cancel_order(self, order: Order) -> Order: ...
+
+
+class LiveBars(Protocol):
+    """An async iterator of closed bars that holds connections: close it when done."""
+
+    def __aiter__(self) -> AsyncIterator[Bar]: ...
+
+    async def aclose(self) -> None: ...
 
 
 @runtime_checkable

@@ -8,7 +8,7 @@ from tradekit_breakout.strategy import BreakoutConfig, BreakoutStrategy
 
 from tradekit.backtest import BacktestResult, run_bars
 from tradekit.builtin.risk import DailyLossLimit, PositionSize
-from tradekit.engine.core import EngineParams
+from tradekit.engine.core import EngineParams, TradingCore
 from tradekit.events import EntryRejected, TradingHalted, TradingResumed
 from tradekit.models import Bar
 
@@ -278,3 +278,44 @@ def test_several_markets_share_cash_and_follow_config_order() -> None:
     # The second market's size comes from equity after the first market's close, which is
     # the same here (no position yet at bar 20), so the quantities are equal.
     assert entries[0].quantity == entries[1].quantity
+
+
+def core_for_manual_close() -> TradingCore:
+    config = BreakoutConfig()
+    return TradingCore(
+        ["KRW-BTC"],
+        lambda _m: BreakoutStrategy(config),
+        [PositionSize(PositionSize.Config(fraction=0.05))],
+        EngineParams(),
+    )
+
+
+def test_manual_close_sells_everything_at_the_next_open() -> None:
+    core = core_for_manual_close()
+    for b in [*flat(20), breakout(20), bar(21, 101_500, 101_600, 101_400, 101_500)]:
+        core.step(b)
+    held = core.position("KRW-BTC")
+    assert held is not None
+    core.request_close("KRW-BTC")
+    core.step(bar(22, 101_200, 101_300, 101_100, 101_250))
+    sell = core.fills[-1]
+    assert (sell.time_ms, sell.price, sell.quantity, sell.reason) == (
+        T0 + 22 * HOUR,
+        101_200,
+        held.quantity,
+        "manual",
+    )
+    assert core.position("KRW-BTC") is None
+    assert core.trades[-1].exit_reason == "manual"
+    core.step(bar(23, 101_200, 101_300, 101_100, 101_250))  # the request does not linger
+    assert len(core.fills) == 2
+
+
+def test_manual_close_without_a_position_does_nothing_and_unknown_market_raises() -> None:
+    core = core_for_manual_close()
+    core.request_close("KRW-BTC")
+    for b in flat(3):
+        core.step(b)
+    assert core.fills == []
+    with pytest.raises(KeyError):
+        core.request_close("KRW-DOGE")

@@ -38,6 +38,7 @@ STOP_LOSS = "stop_loss"
 TRAILING_STOP = "trailing_stop"
 TAKE_PROFIT = "take_profit"
 END_OF_DATA = "end_of_data"
+MANUAL = "manual"
 ENTRY = "entry"
 
 
@@ -116,6 +117,7 @@ class TradingCore:
         self.equity_values: array[float] = array("d")
         self.exposed_bars = 0
         self.paused = False
+        self._close_requests: set[str] = set()
         self._fee = params.fee_rate
         self._min_value = params.min_order_value
         self._buy_slip = 1 + params.slippage
@@ -133,6 +135,16 @@ class TradingCore:
     def positions(self) -> list[Position]:
         """Snapshots of every open position."""
         return [p for p in (self.position(m) for m in self.markets) if p is not None]
+
+    def request_close(self, market: str) -> None:
+        """Sell the whole position in ``market`` at the next bar's open (reason ``manual``).
+
+        Raises:
+            KeyError: ``market`` is not traded here.
+        """
+        if market not in self.states:
+            raise KeyError(market)
+        self._close_requests.add(market)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -156,6 +168,12 @@ class TradingCore:
         state = self.states[bar.market]
         if state.pending is not None:
             self._fill_entry(state, bar)
+        if self._close_requests and bar.market in self._close_requests:
+            self._close_requests.discard(bar.market)
+            if state.position is not None:
+                self._sell(
+                    state, state.position, bar.time_ms, bar.open, state.position.quantity, MANUAL
+                )
         pos = state.position
         if pos is not None:
             self._exits(state, pos, bar)

@@ -1,0 +1,357 @@
+"""The bot: the engine on live bars, with the store, notifiers, control API and metrics around it.
+
+The trading core stays synchronous and does no I/O. Everything it emits goes through an
+unbounded in-memory queue to one consumer task that updates the metrics, writes the store and
+fans out to notifiers, so a slow database or Slack never delays a bar, and no event is dropped
+(a store failure is logged with the event and reported to the notifiers).
+
+This version trades on paper: bars come live from the exchange plugin, fills are simulated by
+the spec's bar fill model (the same as a backtest), and the account starts from ``paper``'s
+``initial_cash`` on each start.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import anyio
+import attrs
+from loguru import logger
+
+from tradekit import __version__
+from tradekit.engine.core import EngineParams, TradingCore
+from tradekit.errors import ConfigError, StorageError
+from tradekit.events import (
+    DailyReport,
+    EngineStopped,
+    ErrorEvent,
+    Event,
+    FillEvent,
+    Paused,
+    PositionClosed,
+    PositionOpened,
+    Resumed,
+    SignalEvent,
+)
+from tradekit.runner.control import BotStatus, NoPosition, UnknownMarket
+from tradekit.runner.daily import DailyTracker
+
+if TYPE_CHECKING:
+    from tradekit.config import Settings
+    from tradekit.interfaces import Exchange, Notifier
+    from tradekit.models import Bar, Position
+    from tradekit.store import AsyncStore
+
+__all__ = ["Bot"]
+
+NOTIFY_TIMEOUT_S = 30.0  # a notifier that hangs longer is abandoned for that event
+
+
+def now_ms() -> int:
+    """The current time in UTC milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+class Bot:
+    """One trading bot built from validated settings (``mode: paper``).
+
+    Args:
+        settings: from :func:`tradekit.config.load_settings`.
+        exchange: the exchange to use instead of building ``settings.exchange`` (tests).
+        clock: wall clock in UTC milliseconds (tests).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        exchange: Exchange | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        if settings.mode != "paper":
+            raise ConfigError(
+                [
+                    f"mode: {settings.mode!r} cannot be run by this version of `tradekit run`; "
+                    "use mode: paper (live order execution is not available yet; backtests run "
+                    "with `tradekit backtest`)"
+                ]
+            )
+        if exchange is None:
+            if settings.exchange is None:
+                raise ConfigError(["exchange: required in paper mode (e.g. {use: bithumb})"])
+            exchange = settings.exchange.build()
+        from tradekit.runner.metrics import Metrics
+
+        self.settings = settings
+        self.exchange: Exchange = exchange
+        self._clock = clock
+        account = settings.paper
+        self.core = TradingCore(
+            settings.markets,
+            lambda _market: settings.strategy.build(),
+            [rule.build() for rule in settings.risk],
+            EngineParams(
+                account.initial_cash, account.fee_rate, account.min_order_krw, account.slippage
+            ),
+            emit=self._emit,
+        )
+        self.notifiers: list[Notifier] = [n.build() for n in settings.notifiers]
+        self.metrics = Metrics(mode=settings.mode, strategy=settings.strategy.use)
+        self.store: AsyncStore | None = None
+        self.daily = DailyTracker()
+        self.started_ms = clock()
+        self.last_bar_ms: dict[str, int] = {}
+        self.bars_processed = 0
+        self.run_id: str | None = None
+        # Events wait here for the consumer task; unbounded, so none is ever dropped.
+        self._events: deque[Event] = deque()
+        self._wake: anyio.Event | None = None  # set when an event arrives (made in run())
+
+    # -- BotControl: what the control API sees -------------------------------------------
+
+    def status(self) -> BotStatus:
+        """A snapshot of the bot (no secrets)."""
+        core = self.core
+        return BotStatus(
+            mode=self.settings.mode,
+            version=__version__,
+            markets=list(self.settings.markets),
+            timeframe=str(self.settings.timeframe),
+            strategy=self.settings.strategy.use,
+            paused=core.paused,
+            halted=self.halted,
+            equity=core.equity,
+            cash=core.cash,
+            started_ms=self.started_ms,
+            last_bar_ms=dict(self.last_bar_ms),
+            bars_processed=self.bars_processed,
+            fills=len(core.fills),
+            open_positions=len(core.positions()),
+        )
+
+    @property
+    def halted(self) -> bool:
+        """True while a risk rule (the daily loss limit) halts new entries."""
+        return any(getattr(rule, "halted", False) for rule in self.core.risk_rules)
+
+    def positions(self) -> list[Position]:
+        """Open positions, marked at each market's last close."""
+        return self.core.positions()
+
+    def pause(self) -> None:
+        """Stop new entries; exits keep working."""
+        if not self.core.paused:
+            self.core.paused = True
+            self._emit(Paused(self._clock()))
+
+    def resume(self) -> None:
+        """Allow new entries again (a daily-loss halt still applies until the next day)."""
+        if self.core.paused:
+            self.core.paused = False
+            self._emit(Resumed(self._clock()))
+
+    def request_close(self, market: str) -> None:
+        """Close the position in ``market`` at the next bar's open (reason ``manual``)."""
+        if market not in self.core.states:
+            raise UnknownMarket(f"{market} is not traded by this bot")
+        if self.core.position(market) is None:
+            raise NoPosition(f"no open position in {market}")
+        self.core.request_close(market)
+
+    # -- running -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Trade until cancelled (Ctrl-C, SIGTERM) or the bar stream ends.
+
+        Raises:
+            StorageError: the database is unreachable or at another schema revision.
+        """
+        from tradekit.config import masked
+        from tradekit.store import AsyncStore, config_digest
+
+        self._wake = anyio.Event()
+        self.store = await AsyncStore.open(self.settings.storage.url)
+        reason = "shutdown"
+        try:
+            self.run_id = await self.store.start_run(
+                self.settings.mode, config_digest=config_digest(masked(self.settings))
+            )
+            logger.info(
+                "{} bot started: {} on {} {} (run {})",
+                self.settings.mode,
+                self.settings.strategy.use,
+                ", ".join(self.settings.markets),
+                self.settings.timeframe,
+                self.run_id,
+            )
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._consume_events)
+                if self.settings.api.enabled:
+                    tg.start_soon(self._serve_api)
+                try:
+                    await self._trade()
+                    reason = "end of the bar stream"
+                except Exception as exc:
+                    reason = f"error: {type(exc).__name__}: {exc}"
+                    self._emit(ErrorEvent(self._clock(), "engine", reason, fatal=True))
+                    raise
+                finally:
+                    tg.cancel_scope.cancel()  # stops the API and the event consumer
+        finally:
+            # Runs on Ctrl-C and SIGTERM too: report the day so far, store every event left.
+            with anyio.CancelScope(shield=True):
+                if self.daily.started:
+                    self._emit(self.daily.report(self._clock(), notes="partial day"))
+                self._emit(EngineStopped(self._clock(), reason))
+                await self._drain()
+                await self._shutdown()
+
+    async def _trade(self) -> None:
+        settings = self.settings
+        timeframe = settings.timeframe
+        period = timeframe.milliseconds
+        now = self._clock()
+        current = now - now % period
+        warmup = max(state.strategy.warmup_bars for state in self.core.states.values())
+        start_ms = current
+        for market, state in self.core.states.items():
+            # History feeds the indicators only: no trading on bars that closed before start.
+            bars = await self.exchange.fetch_candles(
+                market, timeframe, current - warmup * period, current
+            )
+            for bar in bars:
+                state.strategy.on_bar(bar)
+                state.last_close = bar.close
+            if bars:
+                start_ms = min(start_ms, bars[-1].time_ms + period)
+            logger.info("{}: warmed up on {} closed {} bars", market, len(bars), timeframe)
+        feed = self.exchange.live_bars(settings.markets, timeframe, start_ms=start_ms)
+        try:
+            async for bar in feed:
+                self._step(bar)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await feed.aclose()
+
+    def _step(self, bar: Bar) -> None:
+        started = time.perf_counter()
+        self.core.step(bar)
+        self.bars_processed += 1
+        self.last_bar_ms[bar.market] = bar.time_ms
+        report = self.daily.on_bar(bar.time_ms, self.core.equity)
+        if report is not None:
+            self._emit(report)
+        self.metrics.observe_bar(bar, time.perf_counter() - started)
+        self.metrics.update_status(self.status())
+
+    def _emit(self, event: Event) -> None:
+        if isinstance(event, PositionClosed):
+            self.daily.on_trade_closed(event.pnl)
+        self._events.append(event)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _consume_events(self) -> None:
+        """Store and notify events in order as they come; runs until cancelled."""
+        while True:
+            await self._drain()
+            assert self._wake is not None
+            await self._wake.wait()
+            self._wake = anyio.Event()
+
+    async def _drain(self) -> None:
+        events = self._events
+        while events:
+            event = events.popleft()
+            self.metrics.observe_event(event)
+            with anyio.CancelScope(shield=True):  # a write is never cut in half
+                await self._persist(event)
+            await self._notify(event)
+
+    async def _persist(self, event: Event) -> None:
+        store = self.store
+        if store is None:
+            return
+        try:
+            if isinstance(event, FillEvent):
+                await store.record_fill(event.fill)
+            elif isinstance(event, SignalEvent):
+                await store.record_signal(event.signal)
+            elif isinstance(event, PositionOpened):
+                await store.upsert_position(event.position, event.time_ms)
+            elif isinstance(event, PositionClosed):
+                closed = attrs.evolve(event.position, quantity=0.0, status="closed")
+                await store.upsert_position(closed, event.time_ms)
+            elif isinstance(event, DailyReport):
+                await store.record_daily_performance(event)
+            if not isinstance(event, SignalEvent | FillEvent):
+                await store.record_event(event)
+        except StorageError as exc:
+            # Retried by the store already; say so loudly rather than lose it silently.
+            logger.error("could not store {} event {!r}: {}", event.kind, event, exc)
+            self.metrics.exchange_error("storage")
+            await self._notify(ErrorEvent(self._clock(), "storage", str(exc)))
+
+    async def _notify(self, event: Event) -> None:
+        for notifier in self.notifiers:
+            try:
+                with anyio.fail_after(NOTIFY_TIMEOUT_S):
+                    await notifier.notify(event)
+            except Exception as exc:  # a notifier must never stop trading
+                logger.warning(
+                    "notifier {} failed on a {} event: {}: {}",
+                    type(notifier).__name__,
+                    event.kind,
+                    type(exc).__name__,
+                    exc,
+                )
+
+    async def _serve_api(self) -> None:
+        from tradekit.runner.api import create_app, serve
+
+        api = self.settings.api
+        app = create_app(self, token=api.token, metrics=self.metrics)
+        try:
+            await serve(app, api.host, api.port)
+        except OSError as exc:  # e.g. the port is taken: a config problem, said as one
+            raise ConfigError([f"api.port: {exc.strerror or exc}"]) from None
+
+    async def _shutdown(self) -> None:
+        closeables: list[Notifier | Exchange] = [*self.notifiers, self.exchange]
+        for closeable in closeables:
+            try:
+                await closeable.aclose()
+            except Exception as exc:
+                logger.warning(
+                    "closing {}: {}: {}", type(closeable).__name__, type(exc).__name__, exc
+                )
+        if self.store is not None:
+            try:
+                await self.store.end_run()
+            finally:
+                await self.store.aclose()
+        logger.info("bot stopped after {} bars", self.bars_processed)
+
+    def __repr__(self) -> str:
+        return f"Bot({self.settings.mode}, {self.settings.markets!r})"
+
+
+async def run_until_stopped(bot: Bot) -> None:
+    """Run ``bot`` until it ends or the process gets SIGINT (Ctrl-C) or SIGTERM (docker stop)."""
+    import signal
+
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for received in signals:
+                    logger.info("{} received: stopping the bot", signal.Signals(received).name)
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(stop_on_signal)
+        await bot.run()
+        tg.cancel_scope.cancel()

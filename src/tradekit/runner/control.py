@@ -1,0 +1,65 @@
+"""What the control API and the metrics see of a running bot."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+if TYPE_CHECKING:
+    from tradekit.models import Position
+    from tradekit.store import AsyncStore
+
+__all__ = ["BotControl", "BotStatus", "NoPosition", "UnknownMarket"]
+
+
+@attrs.frozen
+class BotStatus:
+    """A snapshot of the bot for ``GET /status`` (no secrets, ever)."""
+
+    mode: str  # paper or live
+    version: str
+    markets: list[str]
+    timeframe: str
+    strategy: str
+    paused: bool  # by the operator (POST /pause): no new entries, exits keep working
+    halted: bool  # by a risk rule (daily loss limit) until the next trading day
+    equity: float
+    cash: float
+    started_ms: int
+    last_bar_ms: dict[str, int]  # open time of the last closed bar processed, per market
+    bars_processed: int
+    fills: int
+    open_positions: int
+
+
+class UnknownMarket(LookupError):
+    """The market is not one the bot trades."""
+
+
+class NoPosition(LookupError):
+    """The bot holds no position in that market."""
+
+
+class BotControl(Protocol):
+    """The running bot as the control API drives it. Every method is cheap and non-blocking."""
+
+    store: AsyncStore | None  # orders, fills and daily performance are read from here
+
+    def status(self) -> BotStatus: ...
+
+    def positions(self) -> list[Position]: ...
+
+    def pause(self) -> None:
+        """Stop new entries (exits keep working). Idempotent."""
+
+    def resume(self) -> None:
+        """Allow new entries again (a risk-rule halt still applies). Idempotent."""
+
+    def request_close(self, market: str) -> None:
+        """Close the position in ``market`` at the next bar's open (reason ``manual``).
+
+        Raises:
+            UnknownMarket: ``market`` is not traded by this bot.
+            NoPosition: there is nothing to close.
+        """

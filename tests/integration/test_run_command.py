@@ -1,0 +1,162 @@
+"""`tradekit run` as a user runs it: a subprocess, the fake Bithumb, the API over HTTP, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from tradekit_bithumb.testing import FakeBithumb
+
+from tradekit.store import Store
+
+SCRIPT = Path(sys.executable).with_name("tradekit")
+TOKEN = "run-command-api-token-5c1d"
+HOUR = 3_600_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBithumb]:
+    with FakeBithumb() as server:
+        now = int(time.time() * 1000)
+        current = now - now % HOUR
+        rows = [
+            (current - i * HOUR, 100_000 + i, 100_500 + i, 99_500 + i, 100_100 + i, 2)
+            for i in range(30, 0, -1)
+        ]
+        server.load_candles("KRW-BTC", 60, rows)
+        yield server
+
+
+def write_config(tmp_path: Path, fake: FakeBithumb, port: int) -> Path:
+    config = {
+        "mode": "paper",
+        "markets": ["KRW-BTC"],
+        "timeframe": "1h",
+        "exchange": {
+            "use": "bithumb",
+            "api_key": "${BITHUMB_API_KEY}",
+            "api_secret": "${BITHUMB_API_SECRET}",
+            "base_url": fake.base_url,
+            "ws_url": fake.ws_url,
+        },
+        "strategy": {"use": "breakout"},
+        "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+        "api": {"host": "127.0.0.1", "port": port, "token": "${TRADEKIT_API_TOKEN}"},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def test_run_serves_the_api_and_stops_cleanly_on_sigterm(tmp_path: Path, fake: FakeBithumb) -> None:
+    port = free_port()
+    config = write_config(tmp_path, fake, port)
+    env = {
+        **os.environ,
+        "BITHUMB_API_KEY": fake.api_key,
+        "BITHUMB_API_SECRET": fake.api_secret,
+        "TRADEKIT_API_TOKEN": TOKEN,
+    }
+    env.pop("TRADEKIT_LOAD_PLUGINS", None)
+    bot = subprocess.Popen(
+        [str(SCRIPT), "run", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert bot.poll() is None, bot.communicate()[1]
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API never came up"
+            time.sleep(0.2)
+
+        assert httpx.get(f"{base}/status", timeout=5).status_code == 401
+        status = httpx.get(f"{base}/status", headers=auth, timeout=5).json()
+        assert (status["mode"], status["markets"], status["paused"]) == (
+            "paper",
+            ["KRW-BTC"],
+            False,
+        )
+        assert status["equity"] == 10_000_000
+        paused = httpx.post(f"{base}/pause", headers=auth, timeout=5)
+        assert paused.status_code == 200
+        assert httpx.get(f"{base}/status", headers=auth, timeout=5).json()["paused"] is True
+        closed = httpx.post(f"{base}/positions/KRW-BTC/close", headers=auth, timeout=5)
+        assert closed.status_code == 404
+        metrics = httpx.get(f"{base}/metrics", headers=auth, timeout=5).text
+        assert "tradekit_paused 1.0" in metrics
+        # The bot warmed up on the REST candles and subscribed to the trade stream.
+        fake.wait_for_ws_subscriptions(1, timeout=30)
+        assert fake.requests_to("GET", "/v1/candles/minutes/60")
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        try:
+            out, err = bot.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+            out, err = bot.communicate()
+    assert bot.returncode == 0, err
+    assert "SIGTERM received: stopping the bot" in err
+    for secret in (TOKEN, fake.api_secret):
+        assert secret not in out + err
+
+    with Store.open(f"sqlite:///{tmp_path / 'bot.db'}") as store:
+        (run,) = store.runs()
+        assert (run["mode"], run["ended_ms"] is not None) == ("paper", True)
+        kinds = [e.kind if hasattr(e, "kind") else e["kind"] for e in store.events()]
+        assert "paused" in kinds
+        assert "stopped" in kinds
+
+
+def test_run_refuses_backtest_mode_with_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "mode: backtest\nmarkets: [KRW-BTC]\nstrategy: {use: breakout}\n"
+        "backtest: {data: {KRW-BTC: c.csv}}\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [str(SCRIPT), "run", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "use mode: paper" in result.stderr
+
+
+def test_a_taken_api_port_is_a_config_error_with_exit_2(tmp_path: Path, fake: FakeBithumb) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, fake, port)
+        env = {**os.environ, "BITHUMB_API_KEY": "k", "BITHUMB_API_SECRET": "s"}
+        env["TRADEKIT_API_TOKEN"] = TOKEN
+        result = subprocess.run(
+            [str(SCRIPT), "run", str(config)], capture_output=True, text=True, env=env, timeout=60
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"api.port: control API: cannot listen on 127.0.0.1:{port}" in result.stderr
