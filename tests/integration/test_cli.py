@@ -202,3 +202,11 @@ def test_db_upgrade_with_a_bad_config_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "storage.ur1" in result.stderr
     assert "did you mean 'url'" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["backtest.yaml", "paper.yaml"])
+def test_example_configs_are_valid(name: str) -> None:
+    result = tradekit("config", "check", str(ROOT / "examples" / name))
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)
+    assert shown["strategy"]["use"] == "breakout"
