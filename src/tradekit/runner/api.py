@@ -434,8 +434,10 @@ def create_app(bot: BotControl, *, token: str | None, metrics: Metrics) -> Lites
         limit: Limit = DEFAULT_LIMIT,
     ) -> OrdersOut:
         """The most recent ``limit`` matching orders from the store, oldest first."""
+        # One row more than asked tells whether older ones were left out.
         found = await _read_store(
-            bot, lambda s: s.orders(market=market, statuses=status, since_ms=since_ms)
+            bot,
+            lambda s: s.orders(market=market, statuses=status, since_ms=since_ms, latest=limit + 1),
         )
         rows, truncated = _recent(found, limit)
         return {"orders": [order_to_dict(o) for o in rows], "truncated": truncated}
@@ -445,7 +447,9 @@ def create_app(bot: BotControl, *, token: str | None, metrics: Metrics) -> Lites
         market: MarketFilter = None, since_ms: SinceMs = None, limit: Limit = DEFAULT_LIMIT
     ) -> FillsOut:
         """The most recent ``limit`` matching fills from the store, oldest first."""
-        found = await _read_store(bot, lambda s: s.fills(market=market, since_ms=since_ms))
+        found = await _read_store(
+            bot, lambda s: s.fills(market=market, since_ms=since_ms, latest=limit + 1)
+        )
         rows, truncated = _recent(found, limit)
         return {"fills": [fill_to_dict(f) for f in rows], "truncated": truncated}
 

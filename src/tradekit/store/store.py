@@ -337,21 +337,28 @@ class Store:
         statuses: Iterable[OrderStatus] | None = None,
         since_ms: int | None = None,
         limit: int | None = None,
+        latest: int | None = None,
     ) -> list[Order]:
-        """Stored orders, oldest first, optionally filtered."""
+        """Stored orders, oldest first, optionally filtered.
+
+        ``limit`` keeps the oldest matches; ``latest`` keeps the newest (still oldest first).
+        """
         t = tables.orders
-        stmt = sa.select(t).order_by(t.c.created_ms, t.c.id)
+        newest_first = latest is not None
+        keys = (t.c.created_ms, t.c.id)
+        stmt = sa.select(t).order_by(*(k.desc() for k in keys) if newest_first else keys)
         if market is not None:
             stmt = stmt.where(t.c.market == market)
         if statuses is not None:
             stmt = stmt.where(t.c.status.in_([OrderStatus(s).value for s in statuses]))
         if since_ms is not None:
             stmt = stmt.where(t.c.created_ms >= since_ms)
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        return self._read(
+        if limit is not None or latest is not None:
+            stmt = stmt.limit(latest if latest is not None else limit)
+        found = self._read(
             "read orders", lambda c: [rows.order_from_row(r._mapping) for r in c.execute(stmt)]
         )
+        return found[::-1] if newest_first else found
 
     def open_orders(self, market: str | None = None) -> list[Order]:
         """Orders the exchange accepted that are still open (status ``open``)."""
@@ -384,19 +391,25 @@ class Store:
         market: str | None = None,
         client_order_id: str | None = None,
         since_ms: int | None = None,
+        latest: int | None = None,
     ) -> list[Fill]:
-        """Stored fills in time order, optionally filtered."""
+        """Stored fills in time order, optionally filtered; ``latest`` keeps the newest N."""
         t = tables.fills
-        stmt = sa.select(t).order_by(t.c.time_ms, t.c.id)
+        newest_first = latest is not None
+        keys = (t.c.time_ms, t.c.id)
+        stmt = sa.select(t).order_by(*(k.desc() for k in keys) if newest_first else keys)
         if market is not None:
             stmt = stmt.where(t.c.market == market)
         if client_order_id is not None:
             stmt = stmt.where(t.c.client_order_id == client_order_id)
         if since_ms is not None:
             stmt = stmt.where(t.c.time_ms >= since_ms)
-        return self._read(
+        if latest is not None:
+            stmt = stmt.limit(latest)
+        found = self._read(
             "read fills", lambda c: [rows.fill_from_row(r._mapping) for r in c.execute(stmt)]
         )
+        return found[::-1] if newest_first else found
 
     def record_signal(self, signal: Signal) -> None:
         """Store a strategy's signal; committed on return."""

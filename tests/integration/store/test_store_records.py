@@ -79,6 +79,17 @@ def test_orders_round_trip_and_update(store: Store) -> None:
     assert stored_run["ended_ms"] is not None
 
 
+def test_latest_keeps_the_newest_rows_oldest_first(store: Store) -> None:
+    for i in range(5):
+        store.record_order(order(f"tk-{i}", created_ms=T0 + i * H, updated_ms=T0 + i * H))
+        store.record_fill(Fill(T0 + i * H, "KRW-BTC", Side.BUY, 100.0 + i, 0.1, 0.01, "entry"))
+    assert [o.client_order_id for o in store.orders(latest=2)] == ["tk-3", "tk-4"]
+    assert [o.client_order_id for o in store.orders(limit=2)] == ["tk-0", "tk-1"]
+    assert [f.price for f in store.fills(latest=3)] == [102.0, 103.0, 104.0]
+    assert [f.price for f in store.fills(latest=3, since_ms=T0 + 3 * H)] == [103.0, 104.0]
+    assert len(store.fills(latest=10)) == 5
+
+
 def test_record_order_is_idempotent_but_refuses_a_different_order(store: Store) -> None:
     store.record_order(order())
     store.record_order(order())
