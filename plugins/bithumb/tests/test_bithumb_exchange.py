@@ -376,6 +376,20 @@ async def test_an_order_of_unknown_fate_is_looked_up_not_resent(
 
 
 @pytest.mark.anyio
+async def test_v1_lookup_without_an_exchange_id_says_unknown_not_absent(
+    fake_bithumb: FakeBithumb,
+) -> None:
+    ex = make_exchange(fake_bithumb, order_endpoint="v1")
+    try:
+        with pytest.raises(ExchangeError) as info:
+            await ex.get_order("sig-never-seen-here")
+    finally:
+        await ex.aclose()
+    assert info.value.code == "order_state_unknown"
+    assert fake_bithumb.requests_to("GET", "/v1/order") == []
+
+
+@pytest.mark.anyio
 async def test_timeout_after_accept_through_the_exchange_leaves_one_order(
     fake_bithumb: FakeBithumb,
 ) -> None:

@@ -220,13 +220,24 @@ class BithumbExchange:
         elif self.config.order_endpoint == "v2":
             found = await self.client.get_order(client_order_id=client_order_id)
         else:
-            return None
+            # v1 orders cannot be found by client_order_id, and this process never learnt
+            # the exchange id: "not found" would be a guess, and a caller could buy twice.
+            raise ExchangeError(
+                f"order {client_order_id} cannot be looked up: v1 orders are found only by "
+                "their exchange id, which is not known here; check the account by hand",
+                code="order_state_unknown",
+            )
         if found is not None and not found.client_order_id:
             found = attrs.evolve(found, client_order_id=client_order_id)
         return found
 
     async def get_order(self, client_order_id: str) -> Order | None:
-        """The order carrying ``client_order_id``, or None if Bithumb has none."""
+        """The order carrying ``client_order_id``, or None if Bithumb has none.
+
+        Raises:
+            ExchangeError: code ``order_state_unknown`` with ``order_endpoint: v1`` when the
+                order's exchange id is not known here (v1 cannot search by client id).
+        """
         self.config.require_credentials("looking up orders")
         return await self._lookup(client_order_id, None)
 

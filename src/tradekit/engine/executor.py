@@ -1,0 +1,481 @@
+"""Live order execution: store before send, look up instead of re-sending, fills exactly once.
+
+:class:`OrderExecutor` drives one :class:`~tradekit.models.Order` through its life cycle on a
+real exchange and keeps the store in step with it:
+
+``NEW`` (committed) -> ``SUBMITTED`` (committed) -> sent -> ``OPEN`` / ``FILLED`` /
+``REJECTED``, or ``UNKNOWN`` when the answer was lost, which is resolved by looking the order
+up by its ``client_order_id`` -- never by sending it again. Fills are derived from the
+exchange's cumulative executed quantity, price and fee, minus what the store already holds for
+the order, so repeated polls, restarts and reconciliation never record a fill twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, Protocol
+
+import anyio
+import attrs
+from loguru import logger
+
+from tradekit.errors import ExchangeError, OrderRejected, TemporaryExchangeError
+from tradekit.interfaces import Exchange
+from tradekit.models import Fill, Order, OrderStatus
+
+__all__ = [
+    "CLIENT_ORDER_ID_PATTERN",
+    "NEVER_SENT",
+    "NOT_RECEIVED",
+    "OrderExecutor",
+    "OrderStore",
+    "client_order_id_for",
+]
+
+#: What Bithumb accepts as a ``client_order_id`` (the strictest exchange we support).
+CLIENT_ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+#: Reason of an order the exchange never received (safe to replace with a new order and id).
+NOT_RECEIVED = "not received by the exchange"
+#: Reason of an order left ``NEW`` by a crash: it was provably never sent.
+NEVER_SENT = "never sent (crash before submit)"
+
+_MAX_LOOKUP_DELAY_S = 30.0
+_ZERO = Decimal(0)
+
+
+def client_order_id_for(run_id: str, market: str, time_ms: int, purpose: str) -> str:
+    """A deterministic client order id for one decision (same inputs, same id).
+
+    The id is ``<purpose slug>-<24 hex digits of a SHA-256>`` (at most 33 characters of
+    ``[A-Za-z0-9_-]``), so a retried submit of the same decision carries the same id and the
+    exchange cannot create a second order for it.
+
+    Args:
+        run_id: the run making the decision.
+        market: e.g. ``KRW-BTC``.
+        time_ms: the time the decision belongs to (e.g. the signal bar's open time).
+        purpose: what the order is for (``entry``, ``stop_loss``, ...).
+
+    Raises:
+        ValueError: ``purpose`` is empty.
+    """
+    if not purpose:
+        raise ValueError("purpose must not be empty")
+    # The separator cannot occur in an int, so distinct inputs never hash the same text.
+    text = "\x1f".join((run_id, market, str(int(time_ms)), purpose))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    slug = re.sub(r"[^A-Za-z0-9]", "", purpose)[:8] or "order"
+    return f"{slug}-{digest}"
+
+
+class OrderStore(Protocol):
+    """The part of :class:`~tradekit.store.AsyncStore` the executor uses."""
+
+    async def record_order(self, order: Order) -> None: ...
+
+    async def update_order(self, order: Order) -> None: ...
+
+    async def record_fill(self, fill: Fill) -> None: ...
+
+    async def fills(self, **filters: Any) -> list[Fill]: ...
+
+    async def reconcile_candidates(self) -> list[Order]: ...
+
+
+@attrs.define
+class _Executed:
+    """Totals of the fills already stored for one order."""
+
+    quantity: Decimal = _ZERO
+    funds: Decimal = _ZERO
+    fee: Decimal = _ZERO
+
+
+@attrs.frozen
+class _LookUp:
+    """The outcome of bounded look-ups: ``found``, or whether the last answer was "unknown"."""
+
+    found: Order | None
+    not_found: bool  # the last look-up was answered "no such order" (not an error)
+
+
+def _dec(value: float | None) -> Decimal:
+    # Through str: the float's shortest repr, so 0.1 stays 0.1 rather than 0.1000000000000000055.
+    return _ZERO if value is None else Decimal(str(value))
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class OrderExecutor:
+    """Sends orders to a live exchange and keeps the store true to what happened.
+
+    The executor never sends an order twice: a lost answer is resolved by looking the order
+    up by ``client_order_id``. It holds its lock only around store writes, never across a
+    network call.
+
+    Args:
+        exchange: the exchange connector.
+        store: where orders and fills are recorded (an :class:`~tradekit.store.AsyncStore`).
+        clock: current time in UTC milliseconds (``updated_ms``, fill times, deadlines).
+        sleep: async sleep between polls and look-ups (tests pass one that does not wait).
+        confirm_timeout_s: how long :meth:`confirm` polls before returning an open order.
+        poll_interval_s: seconds between polls; also the first look-up backoff (doubled after
+            each look-up, at most 30 s).
+        max_lookups: look-ups of an order of unknown fate before deciding it was never received.
+    """
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        store: OrderStore,
+        *,
+        clock: Callable[[], int] = _now_ms,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        confirm_timeout_s: float = 30.0,
+        poll_interval_s: float = 1.0,
+        max_lookups: int = 5,
+    ) -> None:
+        if max_lookups < 1:
+            raise ValueError(f"max_lookups must be at least 1, got {max_lookups}")
+        if confirm_timeout_s < 0 or poll_interval_s < 0:
+            raise ValueError("confirm_timeout_s and poll_interval_s must not be negative")
+        self.exchange = exchange
+        self.store = store
+        self._clock = clock
+        self._sleep = sleep
+        self.confirm_timeout_s = confirm_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self.max_lookups = max_lookups
+        self._claimed: set[str] = set()
+        self._executed: dict[str, _Executed] = {}
+        self._lock: anyio.Lock | None = None  # made lazily: it belongs to the running loop
+
+    # ---- submit ------------------------------------------------------------------------
+
+    async def submit(self, order: Order) -> Order:
+        """Store ``order``, send it once, and store what became of it.
+
+        The order is committed as ``NEW`` and then ``SUBMITTED`` before anything is sent. A
+        refusal ends ``REJECTED`` (never retried); a lost answer ends ``UNKNOWN`` and is looked
+        up; an order the exchange still does not know after the look-ups ends ``REJECTED``
+        with reason :data:`NOT_RECEIVED` (a caller may then send a new order with a new id).
+
+        Returns:
+            The order as it stands: ``OPEN``, ``FILLED``, ``CANCELLED``, ``REJECTED``, or
+            ``UNKNOWN`` when the look-ups themselves kept failing.
+
+        Raises:
+            ValueError: the order is not ``NEW``, its id is invalid, or this executor was
+                already given an order with this id.
+            StorageError: the id is already stored for an order in another state (e.g. a
+                previous process sent it); nothing is sent. (An identical stored ``NEW`` order
+                was never sent, so it is sent now.)
+            ExchangeError: any other exchange failure (the order is stored ``UNKNOWN``
+                and :meth:`reconcile` resolves it later).
+        """
+        cid = order.client_order_id
+        if order.status is not OrderStatus.NEW:
+            raise ValueError(f"order {cid}: only a NEW order can be submitted, not {order.status}")
+        if not CLIENT_ORDER_ID_PATTERN.match(cid):
+            raise ValueError(f"client_order_id {cid!r}: expected 1-36 chars of [A-Za-z0-9_-]")
+        # Claimed before the first await, so two concurrent submits cannot both send it.
+        if cid in self._claimed:
+            raise ValueError(f"order {cid} was already submitted; it is never sent twice")
+        self._claimed.add(cid)
+
+        await self.store.record_order(order)
+        submitted = attrs.evolve(order, status=OrderStatus.SUBMITTED, updated_ms=self._now(order))
+        await self.store.update_order(submitted)
+        logger.info(
+            "order {}: sending {} {} {} volume={} price={}",
+            cid,
+            order.market,
+            order.side,
+            order.type,
+            order.volume,
+            order.price,
+        )
+        try:
+            # Sent as NEW: the connector treats SUBMITTED/UNKNOWN as "maybe sent before" and
+            # looks it up first, which is pointless (and impossible on some endpoints) here.
+            placed = await self.exchange.place_order(order)
+        except OrderRejected as exc:
+            reason = f"rejected: {exc.code}: {exc}" if exc.code else f"rejected: {exc}"
+            logger.warning("order {}: {}", cid, reason)
+            return await self._mark(submitted, OrderStatus.REJECTED, reason)
+        except TemporaryExchangeError as exc:
+            logger.warning("order {}: fate unknown after {}; looking it up", cid, exc)
+            unknown = await self._mark(submitted, OrderStatus.UNKNOWN)
+            return await self._resolve_unknown(unknown)
+        except ExchangeError as exc:
+            unknown = await self._mark(submitted, OrderStatus.UNKNOWN)
+            if exc.code != "order_state_unknown":
+                logger.error("order {}: sending failed ({}); left UNKNOWN for reconcile", cid, exc)
+                raise
+            logger.warning("order {}: fate unknown ({}); looking it up", cid, exc)
+            return await self._resolve_unknown(unknown)
+        current = await self._apply(submitted, placed)
+        logger.info("order {}: accepted as {}", cid, current.status)
+        return current
+
+    async def _resolve_unknown(self, order: Order) -> Order:
+        """Look an order of unknown fate up; never re-send it."""
+        result = await self._look_up(order, stop_when_not_found=False)
+        if result.found is not None:
+            return await self._apply(order, result.found)
+        if result.not_found and order.exchange_order_id is None:
+            logger.warning(
+                "order {}: not found after {} look-ups; it was never created",
+                order.client_order_id,
+                self.max_lookups,
+            )
+            return await self._mark(order, OrderStatus.REJECTED, NOT_RECEIVED)
+        logger.error(
+            "order {}: fate still unknown after {} look-ups; left UNKNOWN for reconcile",
+            order.client_order_id,
+            self.max_lookups,
+        )
+        return order
+
+    async def _look_up(self, order: Order, *, stop_when_not_found: bool) -> _LookUp:
+        """Up to ``max_lookups`` look-ups with doubling waits; stops when the order is found.
+
+        Only a "no such order" answer counts as not found; errors prove nothing. With
+        ``stop_when_not_found`` the first such answer ends the search.
+        """
+        cid = order.client_order_id
+        not_found = False
+        for attempt in range(self.max_lookups):
+            if attempt:
+                await self._sleep(
+                    min(self.poll_interval_s * 2 ** (attempt - 1), _MAX_LOOKUP_DELAY_S)
+                )
+            try:
+                found = await self.exchange.get_order(cid)
+            except TemporaryExchangeError as exc:
+                logger.warning("order {}: look-up {} failed: {}", cid, attempt + 1, exc)
+                not_found = False
+                continue
+            except ExchangeError as exc:
+                # Not temporary (e.g. the exchange cannot look this order up): asking again
+                # will not help, and it proves nothing about the order.
+                logger.error("order {}: look-up failed: {}", cid, exc)
+                return _LookUp(None, False)
+            if found is not None:
+                return _LookUp(found, False)
+            not_found = True
+            if stop_when_not_found:
+                break
+        return _LookUp(None, not_found)
+
+    # ---- confirm -----------------------------------------------------------------------
+
+    async def confirm(self, order: Order) -> Order:
+        """Poll the order until it is final or ``confirm_timeout_s`` passed.
+
+        Every change is stored, and each newly executed quantity is recorded as one fill.
+
+        Returns:
+            The last known state (still ``OPEN`` after a timeout).
+
+        Raises:
+            ValueError: the order was never submitted (``NEW``).
+        """
+        cid = order.client_order_id
+        if order.status is OrderStatus.NEW:
+            raise ValueError(f"order {cid} is NEW: submit it before confirming it")
+        current = order
+        deadline = self._clock() + int(self.confirm_timeout_s * 1000)
+        while not current.status.is_final:
+            try:
+                found = await self.exchange.get_order(cid)
+            except TemporaryExchangeError as exc:
+                logger.warning("order {}: poll failed: {}", cid, exc)
+            else:
+                if found is None:
+                    logger.warning("order {}: the exchange does not know it (yet)", cid)
+                else:
+                    current = await self._apply(current, found)
+            if current.status.is_final:
+                break
+            if self._clock() >= deadline:
+                logger.warning(
+                    "order {}: still {} after {:g}s; returning the last known state",
+                    cid,
+                    current.status,
+                    self.confirm_timeout_s,
+                )
+                break
+            await self._sleep(self.poll_interval_s)
+        return current
+
+    # ---- cancel ------------------------------------------------------------------------
+
+    async def cancel(self, order: Order) -> Order:
+        """Cancel a resting order and store how it ended (fills before the cancel included).
+
+        Raises:
+            ExchangeError: the exchange refused or does not know the order; nothing is stored.
+        """
+        logger.info("order {}: cancelling", order.client_order_id)
+        ended = await self.exchange.cancel_order(order)
+        return await self._apply(order, ended)
+
+    # ---- reconcile ---------------------------------------------------------------------
+
+    async def reconcile(self) -> list[Order]:
+        """Bring every stored non-final order in line with the exchange; nothing is sent.
+
+        * found on the exchange: its state is stored, with any fills not stored yet;
+        * ``NEW`` and not found: it was never sent -> ``REJECTED`` (:data:`NEVER_SENT`);
+        * ``SUBMITTED``/``UNKNOWN`` never acknowledged and not found after the look-ups ->
+          ``REJECTED`` (:data:`NOT_RECEIVED`);
+        * ``OPEN`` (or acknowledged once) and not found -> ``UNKNOWN``, logged as an error:
+          a human has to check the account.
+
+        Returns:
+            The orders whose stored state changed, in their new state.
+        """
+        changed: list[Order] = []
+        for stored in await self.store.reconcile_candidates():
+            self._claimed.add(stored.client_order_id)  # it must not be submitted again here
+            now = await self._reconcile_one(stored)
+            if now != stored:
+                changed.append(now)
+        if changed:
+            logger.info("reconcile: {} order(s) changed", len(changed))
+        return changed
+
+    async def _reconcile_one(self, stored: Order) -> Order:
+        cid = stored.client_order_id
+        # NEW was provably never sent and OPEN was provably received: one clear answer
+        # settles them. SUBMITTED/UNKNOWN may still be appearing, so they get every look-up.
+        decisive = stored.status in (OrderStatus.NEW, OrderStatus.OPEN)
+        result = await self._look_up(stored, stop_when_not_found=decisive)
+        if result.found is not None:
+            return await self._apply(stored, result.found)
+        if not result.not_found:
+            logger.error("reconcile: order {}: look-ups failed; left {}", cid, stored.status)
+            return stored
+        if stored.status is OrderStatus.NEW:
+            return await self._mark(stored, OrderStatus.REJECTED, NEVER_SENT)
+        if stored.status is OrderStatus.OPEN or stored.exchange_order_id is not None:
+            logger.error(
+                "reconcile: order {} (exchange id {}) was accepted but the exchange no longer "
+                "knows it; marked UNKNOWN -- check the account by hand",
+                cid,
+                stored.exchange_order_id,
+            )
+            if stored.status is OrderStatus.UNKNOWN:
+                return stored
+            return await self._mark(stored, OrderStatus.UNKNOWN)
+        return await self._mark(stored, OrderStatus.REJECTED, NOT_RECEIVED)
+
+    # ---- bookkeeping -------------------------------------------------------------------
+
+    def _now(self, previous: Order) -> int:
+        """A time for a new state: never before the previous one (the store drops older)."""
+        return max(self._clock(), previous.updated_ms)
+
+    async def _mark(self, order: Order, status: OrderStatus, reason: str | None = None) -> Order:
+        """Store ``order`` in ``status`` (and with ``reason``, when given)."""
+        changes: dict[str, Any] = {"status": status, "updated_ms": self._now(order)}
+        if reason is not None:
+            changes["reason"] = reason
+        marked = attrs.evolve(order, **changes)
+        await self.store.update_order(marked)
+        return marked
+
+    async def _apply(self, current: Order, found: Order) -> Order:
+        """Merge the exchange's view into ``current``; store new fills and the change.
+
+        The request (id, market, side, type, reason, creation time) stays ours; the execution
+        (status, exchange id, executed quantity, average price, fee) is the exchange's.
+        """
+        merged = attrs.evolve(
+            current,
+            status=found.status,
+            exchange_order_id=found.exchange_order_id or current.exchange_order_id,
+            volume=found.volume if found.volume is not None else current.volume,
+            price=found.price if found.price is not None else current.price,
+            executed_volume=found.executed_volume,
+            average_price=found.average_price,
+            fee=found.fee,
+        )
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            await self._record_new_fills(merged)
+            if _execution(merged) == _execution(current):
+                return current
+            merged = attrs.evolve(merged, updated_ms=self._now(current))
+            await self.store.update_order(merged)
+        if merged.status is not current.status:
+            logger.info(
+                "order {}: {} -> {} (executed {})",
+                merged.client_order_id,
+                current.status,
+                merged.status,
+                merged.executed_volume,
+            )
+        return merged
+
+    async def _record_new_fills(self, order: Order) -> None:
+        """Record the executed quantity not yet covered by stored fills, as one fill."""
+        cid = order.client_order_id
+        done = self._executed.get(cid)
+        if done is None:
+            done = _Executed()
+            for fill in await self.store.fills(client_order_id=cid):
+                quantity = _dec(fill.quantity)
+                done.quantity += quantity
+                done.funds += _dec(fill.price) * quantity
+                done.fee += _dec(fill.fee)
+            self._executed[cid] = done
+        executed = _dec(order.executed_volume)
+        quantity = executed - done.quantity
+        if quantity <= 0:
+            if quantity < 0:
+                logger.error(
+                    "order {}: the exchange reports {} executed, less than the {} recorded",
+                    cid,
+                    executed,
+                    done.quantity,
+                )
+            return
+        if order.average_price is None:
+            # Without a price the fill cannot be recorded truthfully; a later poll brings it.
+            logger.warning("order {}: {} executed without a price yet", cid, quantity)
+            return
+        funds = _dec(order.average_price) * executed
+        fee = max(_dec(order.fee) - done.fee, _ZERO)
+        fill = Fill(
+            time_ms=self._clock(),
+            market=order.market,
+            side=order.side,
+            price=float((funds - done.funds) / quantity),
+            quantity=float(quantity),
+            fee=float(fee),
+            reason=order.reason[:32],  # the fills table keeps a short label
+            client_order_id=cid,
+        )
+        await self.store.record_fill(fill)
+        done.quantity, done.funds, done.fee = executed, funds, done.fee + fee
+        logger.info("order {}: filled {} at {}", cid, fill.quantity, fill.price)
+
+
+def _execution(order: Order) -> tuple[object, ...]:
+    """The fields the exchange changes; a new value is a change worth storing."""
+    return (
+        order.status,
+        order.exchange_order_id,
+        order.executed_volume,
+        order.average_price,
+        order.fee,
+    )
