@@ -200,7 +200,7 @@ async def test_order_is_stored_before_it_is_sent(
             done = await executor.submit(market_buy("entry-store-first"))
     assert log[:3] == ["record_order new", "update_order submitted", "POST (stored: submitted)"]
     assert done.status is OrderStatus.FILLED
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert posts(fake_bithumb) == 1
 
 
 @pytest.mark.anyio
@@ -225,7 +225,7 @@ async def test_accepted_market_buy_is_filled_with_one_stored_fill(
     assert fill.quantity == pytest.approx(0.002)
     assert fill.price == pytest.approx(PRICE)
     assert fill.fee == pytest.approx(100_000 * 0.0025)
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert posts(fake_bithumb) == 1
 
 
 @pytest.mark.anyio
@@ -240,7 +240,7 @@ async def test_rejected_order_is_stored_rejected_and_never_retried(
     assert "under_min_total_bid" in done.reason
     assert (await store.orders()) == [done]
     assert await store.fills() == []
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert posts(fake_bithumb) == 1
     assert lookups(fake_bithumb) == 0
     assert fake_bithumb.orders == []
     assert time.sleeps == []
@@ -260,7 +260,7 @@ async def test_timeout_after_accept_leaves_one_order_handled_by_the_connector(
         await ex.aclose()
     assert done.status is OrderStatus.FILLED
     assert len(fake_bithumb.orders_for_client_order_id("entry-t1")) == 1
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert posts(fake_bithumb) == 1
     assert len(await store.fills(client_order_id="entry-t1")) == 1
 
 
@@ -289,7 +289,7 @@ async def test_timeout_after_accept_is_looked_up_by_the_executor_not_resent(
         "update_order filled",
     ]
     assert len(fake_bithumb.orders_for_client_order_id("entry-t2")) == 1
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert posts(fake_bithumb) == 1
     assert (await store.orders())[0].status is OrderStatus.FILLED
 
 
@@ -323,7 +323,7 @@ async def test_order_the_exchange_never_received_ends_rejected_without_resending
     assert done.status is OrderStatus.REJECTED
     assert done.reason == NOT_RECEIVED
     assert (await store.orders())[0] == done
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert posts(fake_bithumb) == 1
     assert lookups(fake_bithumb) == 3
     assert time.sleeps == [1.0, 2.0]  # bounded, doubling backoff between look-ups
     assert fake_bithumb.orders == []
@@ -347,7 +347,7 @@ async def test_failing_look_ups_leave_the_order_unknown(
     # Errors prove nothing: it is not declared "never received".
     assert done.status is OrderStatus.UNKNOWN
     assert (await store.orders())[0].status is OrderStatus.UNKNOWN
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert posts(fake_bithumb) == 1
 
 
 @pytest.mark.anyio
@@ -367,7 +367,7 @@ async def test_look_up_errors_are_retried_until_the_order_is_found(
         await ex.aclose()
     assert done.status is OrderStatus.FILLED
     assert lookups(fake_bithumb) == 3
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert posts(fake_bithumb) == 1
 
 
 class LostAnswer:
@@ -392,7 +392,7 @@ async def test_order_state_unknown_is_looked_up(
     with anyio.fail_after(LIMIT):
         done = await executor.submit(market_buy("entry-osu"))
     assert done.status is OrderStatus.FILLED
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert posts(fake_bithumb) == 1
     assert len(await store.fills()) == 1
 
 
@@ -409,7 +409,7 @@ async def test_an_order_is_never_submitted_twice(
         # A new process with the same decision: the store refuses before anything is sent.
         with pytest.raises(StorageError):
             await make_executor(exchange, store, time).submit(order)
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert posts(fake_bithumb) == 1
 
 
 def test_submit_checks_its_input(store: AsyncStore, time: FakeTime) -> None:
@@ -456,7 +456,7 @@ async def test_partial_fills_are_recorded_exactly_once_across_polls_and_restarts
     stored = (await store.orders())[0]
     assert stored.status is OrderStatus.FILLED
     assert stored.updated_ms >= first.updated_ms
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert posts(fake_bithumb) == 1
 
 
 @pytest.mark.anyio
