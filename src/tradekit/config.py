@@ -134,8 +134,8 @@ class ApiSettings:
 
 
 @attrs.frozen
-class PaperSettings:
-    """The simulated account of paper trading (fills by the spec's bar fill model)."""
+class AccountSettings:
+    """A simulated account: starting cash and the bar fill model's costs (``spec/breakout.md``)."""
 
     initial_cash: float = attrs.field(default=10_000_000.0, validator=check_range(0, low_open=True))
     fee_rate: float = attrs.field(default=0.0025, validator=check_range(0, 1, high_open=True))
@@ -144,7 +144,18 @@ class PaperSettings:
 
 
 @attrs.frozen
-class BacktestSettings(PaperSettings):
+class PaperSettings(AccountSettings):
+    """The simulated account of paper trading.
+
+    With ``resume`` (the default) a restarted bot continues from the account stored by the
+    previous paper run in the same database: cash and open positions with their stops.
+    """
+
+    resume: bool = True
+
+
+@attrs.frozen
+class BacktestSettings(AccountSettings):
     """Backtest inputs and the simulated venue's parameters (``spec/breakout.md``)."""
 
     data: dict[str, str] = attrs.field(factory=dict)

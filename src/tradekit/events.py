@@ -10,9 +10,10 @@ from typing import ClassVar
 
 import attrs
 
-from tradekit.models import Bar, Fill, Order, Position, Signal
+from tradekit.models import Bar, Fill, Order, Position, PositionState, Signal
 
 __all__ = [
+    "AccountSnapshot",
     "BarClosed",
     "DailyReport",
     "EngineStopped",
@@ -167,3 +168,17 @@ class DailyReport(Event):
     trades: int
     win_rate: float | None
     notes: str = ""
+
+
+@attrs.frozen(slots=True)
+class AccountSnapshot(Event):
+    """The simulated (paper) account: cash and open positions with their exit state.
+
+    Stored after every bar that changed it, so a restarted paper bot continues where it
+    stopped.
+    """
+
+    kind: ClassVar[str] = "paper_account"
+    markets: tuple[str, ...]
+    cash: float
+    positions: tuple[PositionState, ...]

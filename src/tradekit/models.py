@@ -25,6 +25,7 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "Position",
+    "PositionState",
     "Rejection",
     "Side",
     "Signal",
@@ -342,6 +343,24 @@ class Trade:
     volume: float
     side: Side | None = None
     trade_id: str | None = None
+
+
+@attrs.frozen(slots=True)
+class PositionState:
+    """Everything the engine needs to carry an open position across a restart."""
+
+    market: str
+    quantity: float
+    entry_price: float
+    opened_ms: int
+    cost: float  # cash paid for the entry, fee included
+    proceeds: float  # cash received from partial sales so far, fees deducted
+    stop: float | None
+    take_profit_price: float | None
+    take_profit_fraction: float
+    trailing_stop: float | None
+    take_profit_reached: bool
+    highest: float | None
 
 
 @attrs.frozen(slots=True)

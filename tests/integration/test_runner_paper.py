@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,59 @@ async def test_pause_resume_and_manual_close_through_the_control_methods(tmp_pat
 def test_only_paper_mode_runs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="mode: 'live' cannot be run"):
         Bot(settings(tmp_path, mode="live"), exchange=ReplayExchange([]))
+
+
+def open_position_cut(bars: list[Bar]) -> int:
+    """An index where the backtest holds a position and has no entry waiting."""
+    fills = backtest(bars)
+    times = [b.time_ms for b in bars]
+    for entry, after in itertools.pairwise(fills):
+        if entry.reason == "entry" and after.reason != "entry":
+            # Cut two bars after the entry, if the position is still open then.
+            cut = times.index(entry.time_ms) + 2
+            if times[cut] < after.time_ms:
+                return cut
+    raise AssertionError("no position lasts long enough in these bars")
+
+
+@pytest.mark.anyio
+async def test_a_restarted_paper_bot_continues_the_stored_account(tmp_path: Path) -> None:
+    bars = random_walk_bars(2000, seed=11)
+    cut = open_position_cut(bars)
+    first_run = Bot(settings(tmp_path), exchange=ReplayExchange(bars[:cut]), clock=lambda: 0)
+    with anyio.fail_after(60):
+        await first_run.run()
+    assert first_run.core.positions(), "the first run must stop holding a position"
+
+    # The second process warms up on history and continues with the same cash and stops.
+    second_run = Bot(
+        settings(tmp_path),
+        exchange=ReplayExchange(bars[cut:], history=bars[:cut]),
+        clock=lambda: bars[cut].time_ms,
+    )
+    with anyio.fail_after(60):
+        await second_run.run()
+    assert first_run.core.fills + second_run.core.fills == backtest(bars)
+
+    fresh = Bot(
+        settings(tmp_path, paper={"resume": False}),
+        exchange=ReplayExchange([]),
+        clock=lambda: 0,
+    )
+    with anyio.fail_after(30):
+        await fresh.run()
+    assert (fresh.core.cash, fresh.core.positions()) == (10_000_000, [])
+
+
+@pytest.mark.anyio
+async def test_a_stored_account_for_other_markets_is_not_resumed(tmp_path: Path) -> None:
+    bars = random_walk_bars(2000, seed=11)
+    cut = open_position_cut(bars)
+    with anyio.fail_after(60):
+        await Bot(settings(tmp_path), exchange=ReplayExchange(bars[:cut]), clock=lambda: 0).run()
+    other = Bot(
+        settings(tmp_path, markets=["KRW-ETH"]), exchange=ReplayExchange([]), clock=lambda: 0
+    )
+    with anyio.fail_after(30):
+        await other.run()
+    assert (other.core.cash, other.core.positions()) == (10_000_000, [])

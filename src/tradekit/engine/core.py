@@ -30,7 +30,17 @@ from tradekit.events import (
     SignalEvent,
 )
 from tradekit.interfaces import RiskRule, Strategy
-from tradekit.models import Bar, Fill, OrderIntent, Position, Rejection, Side, Signal, floor8
+from tradekit.models import (
+    Bar,
+    Fill,
+    OrderIntent,
+    Position,
+    PositionState,
+    Rejection,
+    Side,
+    Signal,
+    floor8,
+)
 
 __all__ = ["EngineParams", "TradeRecord", "TradingCore"]
 
@@ -150,9 +160,33 @@ class TradingCore:
 
     def start(self, time_ms: int | None = None) -> None:
         """Reset the risk rules to the starting equity (called once, before the first bar)."""
+        equity = self.cash
+        for s in self._state_list:
+            if s.position is not None and s.last_close is not None:
+                equity += s.position.quantity * s.last_close
+        self.equity = equity
         for rule in self.risk_rules:
-            rule.reset(self.cash, time_ms)
+            rule.reset(equity, time_ms)
         self._started = True
+
+    def account_state(self) -> tuple[float, list[PositionState]]:
+        """Cash and every open position's full state (what a restart needs)."""
+        held = [(s.market, s.position) for s in self._state_list if s.position is not None]
+        return self.cash, [pos.state(market) for market, pos in held if pos is not None]
+
+    def restore_account(self, cash: float, positions: Iterable[PositionState]) -> None:
+        """Continue from a stored account (before the first bar).
+
+        Raises:
+            RuntimeError: bars were already processed.
+            KeyError: a position is in a market not traded here.
+        """
+        if self._started:
+            raise RuntimeError("restore_account must be called before the first bar")
+        restored = [(self.states[p.market], OpenPosition.from_state(p)) for p in positions]
+        self.cash = self.equity = cash
+        for state, pos in restored:
+            state.position = pos
 
     def run(self, bars: Iterable[Bar]) -> None:
         """Process every bar, then close what is open at the last close (``end_of_data``)."""

@@ -7,7 +7,7 @@ snapshots.
 from __future__ import annotations
 
 from tradekit.interfaces import Strategy
-from tradekit.models import ExitPlan, Position, Signal
+from tradekit.models import ExitPlan, Position, PositionState, Signal
 
 __all__ = ["MarketState", "OpenPosition", "PendingEntry"]
 
@@ -56,6 +56,36 @@ class OpenPosition:
         self.trailing_stop = plan.trailing_stop
         self.take_profit_reached = False
         self.highest: float | None = None
+
+    def state(self, market: str) -> PositionState:
+        """Everything needed to rebuild this position after a restart."""
+        return PositionState(
+            market=market,
+            quantity=self.quantity,
+            entry_price=self.entry_price,
+            opened_ms=self.opened_ms,
+            cost=self.cost,
+            proceeds=self.proceeds,
+            stop=self.stop,
+            take_profit_price=self.take_profit_price,
+            take_profit_fraction=self.take_profit_fraction,
+            trailing_stop=self.trailing_stop,
+            take_profit_reached=self.take_profit_reached,
+            highest=self.highest,
+        )
+
+    @classmethod
+    def from_state(cls, state: PositionState) -> OpenPosition:
+        """The position :meth:`state` described."""
+        pos = cls(state.quantity, state.entry_price, state.opened_ms, state.cost, ExitPlan())
+        pos.proceeds = state.proceeds
+        pos.stop = state.stop
+        pos.take_profit_price = state.take_profit_price
+        pos.take_profit_fraction = state.take_profit_fraction
+        pos.trailing_stop = state.trailing_stop
+        pos.take_profit_reached = state.take_profit_reached
+        pos.highest = state.highest
+        return pos
 
     def snapshot(self, market: str, last_price: float | None) -> Position:
         """A frozen copy for events, the store and the API."""

@@ -25,6 +25,7 @@ from tradekit import __version__
 from tradekit.engine.core import EngineParams, TradingCore
 from tradekit.errors import ConfigError, StorageError
 from tradekit.events import (
+    AccountSnapshot,
     DailyReport,
     EngineStopped,
     ErrorEvent,
@@ -42,7 +43,7 @@ from tradekit.runner.daily import DailyTracker
 if TYPE_CHECKING:
     from tradekit.config import Settings
     from tradekit.interfaces import Exchange, Notifier
-    from tradekit.models import Bar, Position
+    from tradekit.models import Bar, Position, PositionState
     from tradekit.store import AsyncStore
 
 __all__ = ["Bot"]
@@ -106,6 +107,7 @@ class Bot:
         self.last_bar_ms: dict[str, int] = {}
         self.bars_processed = 0
         self.run_id: str | None = None
+        self._snapshot_key = self._account_key()
         # Events wait here for the consumer task; unbounded, so none is ever dropped.
         self._events: deque[Event] = deque()
         self._wake: anyio.Event | None = None  # set when an event arrives (made in run())
@@ -179,6 +181,8 @@ class Bot:
             self.run_id = await self.store.start_run(
                 self.settings.mode, config_digest=config_digest(masked(self.settings))
             )
+            if self.settings.paper.resume:
+                await self._resume_account()
             logger.info(
                 "{} bot started: {} on {} {} (run {})",
                 self.settings.mode,
@@ -208,6 +212,41 @@ class Bot:
                 self._emit(EngineStopped(self._clock(), reason))
                 await self._drain()
                 await self._shutdown()
+
+    async def _resume_account(self) -> None:
+        """Continue from the account the last paper run stored, if there is one."""
+        assert self.store is not None
+        found = await self.store.events(kind=AccountSnapshot.kind, latest=1)
+        if not found or not isinstance(found[-1], AccountSnapshot):
+            return
+        snapshot = found[-1]
+        strangers = {p.market for p in snapshot.positions} - set(self.settings.markets)
+        if strangers:
+            logger.warning(
+                "not resuming the stored paper account: it holds {}, which this config does not "
+                "trade; starting from paper.initial_cash",
+                ", ".join(sorted(strangers)),
+            )
+            return
+        self.core.restore_account(snapshot.cash, snapshot.positions)
+        self._snapshot_key = self._account_key()
+        logger.info(
+            "resumed the paper account: {:,.0f} KRW cash, {} open position(s)",
+            snapshot.cash,
+            len(snapshot.positions),
+        )
+
+    def _account_key(self) -> tuple[float, tuple[PositionState, ...]]:
+        cash, positions = self.core.account_state()
+        return cash, tuple(positions)
+
+    def _snapshot_if_changed(self, time_ms: int) -> None:
+        # Cash moves on fills; stops trail bar by bar: store whatever changed.
+        key = self._account_key()
+        if key != self._snapshot_key:
+            self._snapshot_key = key
+            cash, positions = key
+            self._emit(AccountSnapshot(time_ms, tuple(self.settings.markets), cash, positions))
 
     async def _trade(self) -> None:
         settings = self.settings
@@ -239,6 +278,7 @@ class Bot:
     def _step(self, bar: Bar) -> None:
         started = time.perf_counter()
         self.core.step(bar)
+        self._snapshot_if_changed(bar.time_ms)
         self.bars_processed += 1
         self.last_bar_ms[bar.market] = bar.time_ms
         report = self.daily.on_bar(bar.time_ms, self.core.equity)

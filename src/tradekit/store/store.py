@@ -492,20 +492,29 @@ class Store:
         return len(batch)
 
     def events(
-        self, *, kind: str | None = None, since_ms: int | None = None, limit: int | None = None
+        self,
+        *,
+        kind: str | None = None,
+        since_ms: int | None = None,
+        limit: int | None = None,
+        latest: int | None = None,
     ) -> list[Event | dict[str, Any]]:
-        """Stored events in time order (a kind this version does not know comes as a dict)."""
+        """Stored events in the order they were written (a kind this version does not know
+        comes as a dict). ``limit`` keeps the first matches, ``latest`` the last ones.
+        """
         t = tables.events
-        stmt = sa.select(t).order_by(t.c.time_ms, t.c.id)
+        # Insertion order: event times come from different clocks (bars, wall clock).
+        stmt = sa.select(t).order_by(t.c.id.desc() if latest is not None else t.c.id)
         if kind is not None:
             stmt = stmt.where(t.c.kind == kind)
         if since_ms is not None:
             stmt = stmt.where(t.c.time_ms >= since_ms)
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        return self._read(
+        if limit is not None or latest is not None:
+            stmt = stmt.limit(latest if latest is not None else limit)
+        found = self._read(
             "read events", lambda c: [rows.event_from_row(r._mapping) for r in c.execute(stmt)]
         )
+        return found[::-1] if latest is not None else found
 
     # -- candles -------------------------------------------------------------------------
 
@@ -778,6 +787,10 @@ class AsyncStore:
     async def positions(self, *, include_closed: bool = False) -> list[Position]:
         """See :meth:`Store.positions`."""
         return await self._read(self.store.positions, include_closed=include_closed)
+
+    async def events(self, **filters: Any) -> list[Event | dict[str, Any]]:
+        """See :meth:`Store.events`."""
+        return await self._read(self.store.events, **filters)
 
     async def performance(self) -> list[DailyReport]:
         """See :meth:`Store.performance`."""
