@@ -319,3 +319,18 @@ def test_manual_close_without_a_position_does_nothing_and_unknown_market_raises(
     assert core.fills == []
     with pytest.raises(KeyError):
         core.request_close("KRW-DOGE")
+
+
+def test_a_late_bar_from_the_day_before_does_not_lift_a_halt() -> None:
+    """Live, another market's bar can arrive after midnight for the previous day."""
+    rule = DailyLossLimit(DailyLossLimit.Config(limit=0.05))
+    rule.reset(10_000_000, T0 + 22 * HOUR)  # day 1, 22:00 KST
+    assert isinstance(rule.on_bar_close(T0 + 23 * HOUR, 9_400_000), TradingHalted)
+    lifted = rule.on_bar_close(T0 + 24 * HOUR, 9_400_000)  # 00:00 KST, day 2
+    assert isinstance(lifted, TradingResumed)
+    assert isinstance(rule.on_bar_close(T0 + 24 * HOUR + 1, 8_900_000), TradingHalted)
+    # A late day-1 bar: still day 2 for the rule, the halt stays and nothing resets.
+    assert rule.on_bar_close(T0 + 23 * HOUR, 8_900_000) is None
+    assert rule.halted
+    assert rule.on_bar_close(T0 + 25 * HOUR, 8_900_000) is None
+    assert rule.halted

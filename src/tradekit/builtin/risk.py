@@ -68,8 +68,12 @@ class TradingDay:
         self.label = ""
 
     def is_new_day(self, time_ms: int) -> bool:
-        """Move to the day of ``time_ms``; True when it differs from the previous call's day."""
-        if self.start_ms <= time_ms < self.end_ms:
+        """Move to the day of ``time_ms``; True when it differs from the previous call's day.
+
+        Days only move forward: a time before the current day (a late bar of another market,
+        live) counts as the current day, so a halt is never lifted by a late bar.
+        """
+        if self.start_ms <= time_ms < self.end_ms or (self.label and time_ms < self.start_ms):
             return False
         local = datetime.fromtimestamp(time_ms / 1000, self.zone)
         start = local.replace(hour=0, minute=0, second=0, microsecond=0)
