@@ -7,7 +7,7 @@ from typing import ClassVar
 import attrs
 from loguru import logger
 
-from tradekit.events import BarClosed, Event
+from tradekit.events import AccountSnapshot, BarClosed, Event
 
 __all__ = ["LogNotifier"]
 
@@ -21,7 +21,7 @@ class LogNotifierConfig:
 
 
 class LogNotifier:
-    """Logs every event (bars at DEBUG, the rest at ``level``)."""
+    """Logs every event (bars and account snapshots at DEBUG, the rest at ``level``)."""
 
     name: ClassVar[str] = "log"
 
@@ -34,7 +34,9 @@ class LogNotifier:
         """Log one event."""
         if self.config.kinds and event.kind not in self.config.kinds:
             return
-        level = "DEBUG" if isinstance(event, BarClosed) else self.config.level
+        # Bars and the per-bar account snapshots would drown the events that matter.
+        routine = isinstance(event, BarClosed | AccountSnapshot)
+        level = "DEBUG" if routine else self.config.level
         logger.log(level, "{}: {}", event.kind, event)
 
     async def aclose(self) -> None:
