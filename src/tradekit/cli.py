@@ -33,7 +33,7 @@ CONFIG = click.Path(dir_okay=False, path_type=Path)
 @click.option("--log-json", is_flag=True, help="Log JSON lines (for containers).")
 @click.pass_context
 def cli(ctx: click.Context, log_level: str, log_json: bool) -> None:
-    """Rule-based trading on Korean crypto exchanges: backtest, paper and live."""
+    """Rule-based trading on Korean crypto exchanges: backtests and paper trading."""
     from tradekit.log import setup_logging
 
     setup_logging(log_level, json=log_json)
