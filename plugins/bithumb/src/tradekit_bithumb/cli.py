@@ -109,7 +109,7 @@ def download_command(
     base_url: str,
     quiet: bool,
 ) -> None:
-    """Download closed candles of MARKET (e.g. KRW-BTC) from Bithumb; resumable."""
+    """Download closed candles of MARKET, such as KRW-BTC, from Bithumb (resumable)."""
     from tradekit.models import Timeframe
     from tradekit_bithumb.client import candle_path
     from tradekit_bithumb.config import BithumbConfig
