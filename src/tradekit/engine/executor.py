@@ -23,6 +23,7 @@ import anyio
 import attrs
 from loguru import logger
 
+from tradekit.backoff import backoff_delay
 from tradekit.errors import ExchangeError, OrderRejected, TemporaryExchangeError
 from tradekit.interfaces import Exchange
 from tradekit.models import Fill, Order, OrderStatus
@@ -254,7 +255,7 @@ class OrderExecutor:
         for attempt in range(self.max_lookups):
             if attempt:
                 await self._sleep(
-                    min(self.poll_interval_s * 2 ** (attempt - 1), _MAX_LOOKUP_DELAY_S)
+                    backoff_delay(attempt - 1, self.poll_interval_s, _MAX_LOOKUP_DELAY_S)
                 )
             try:
                 found = await self.exchange.get_order(cid)

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
 
 from tradekit import __version__
+from tradekit.backoff import backoff_delay
 from tradekit.errors import StorageError
 from tradekit.events import DailyReport, Event
 from tradekit.models import Bar, Fill, Order, OrderStatus, Position, Signal, Timeframe
@@ -76,10 +77,8 @@ class RetryPolicy:
 
     def delays(self) -> Iterator[float]:
         """The waits between tries, in order."""
-        delay = self.first_delay
-        for _ in range(max(self.attempts, 1) - 1):
-            yield min(delay, self.max_delay)
-            delay *= 2
+        for retry in range(max(self.attempts, 1) - 1):
+            yield backoff_delay(retry, self.first_delay, self.max_delay)
 
 
 _SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")

@@ -22,6 +22,7 @@ import anyio
 import attrs
 from loguru import logger
 
+from tradekit.backoff import backoff_delay
 from tradekit.errors import TemporaryExchangeError
 from tradekit.models import Bar, Timeframe
 from tradekit_bithumb.candle_builder import CandleBuilder
@@ -245,7 +246,7 @@ class LiveBarFeed:
             fetched = await self._backfill(name, self.timeframe, since, until)
         except _TEMPORARY as exc:
             gap.failures += 1
-            delay = min(self._backoff_max, self._backoff_initial * 2.0 ** min(gap.failures - 1, 32))
+            delay = backoff_delay(gap.failures - 1, self._backoff_initial, self._backoff_max)
             gap.retry_at = anyio.current_time() + delay
             logger.warning(
                 "bars {} {}: backfill of {}..{} failed ({!r}); retrying in {:.1f} s",

@@ -22,6 +22,7 @@ import attrs
 import httpx
 from loguru import logger
 
+from tradekit.backoff import backoff_delay
 from tradekit.errors import (
     ConfigError,
     ExchangeError,
@@ -83,8 +84,7 @@ class Backoff:
 
     def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry number ``attempt + 1``."""
-        full = min(self.cap, self.base * 2.0**attempt)
-        return full / 2 + rng() * full / 2
+        return backoff_delay(attempt, self.base, self.cap, jitter=rng)
 
 
 def candle_path(timeframe: Timeframe) -> str:

@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.uri import parse_uri
 
+from tradekit.backoff import backoff_delay
 from tradekit.models import Side, Trade
 
 __all__ = ["StreamStats", "TradeStream", "wall_clock_ms"]
@@ -358,9 +359,9 @@ class TradeStream:
             )
 
     def _backoff(self, failures: int) -> float:
-        base = min(self.backoff_max, self.backoff_initial * 2.0 ** min(failures - 1, 32))
-        # "Equal jitter": keeps a floor of half the delay, yet spreads out many clients.
-        return base / 2 + self._rng.uniform(0, base / 2)
+        return backoff_delay(
+            failures - 1, self.backoff_initial, self.backoff_max, jitter=self._rng.random
+        )
 
     def _mark_live(self) -> None:
         now_ms = self.clock()
