@@ -39,7 +39,12 @@ class IdleExchange:
         return []
 
     def live_bars(
-        self, markets: Sequence[str], timeframe: Timeframe, *, start_ms: int | None = None
+        self,
+        markets: Sequence[str],
+        timeframe: Timeframe,
+        *,
+        start_ms: int | None = None,
+        on_trade: Any = None,
     ) -> Any:
         class Feed:
             async def __aiter__(self) -> AsyncIterator[Bar]:

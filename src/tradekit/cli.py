@@ -33,7 +33,7 @@ CONFIG = click.Path(dir_okay=False, path_type=Path)
 @click.option("--log-json", is_flag=True, help="Log JSON lines (for containers).")
 @click.pass_context
 def cli(ctx: click.Context, log_level: str, log_json: bool) -> None:
-    """Rule-based trading on Korean crypto exchanges: backtests and paper trading."""
+    """Rule-based trading on Korean crypto exchanges: backtest, paper and live."""
     from tradekit.log import setup_logging
 
     setup_logging(log_level, json=log_json)
@@ -167,7 +167,7 @@ def backtest_command(config: Path, output: Path, store_results: bool, quiet: boo
 @cli.command("run")
 @click.argument("config", type=CONFIG)
 def run_command(config: Path) -> None:
-    """Run the bot in CONFIG (mode: paper) until Ctrl-C or SIGTERM.
+    """Run the bot in CONFIG (mode: paper or live) until Ctrl-C or SIGTERM.
 
     The control API listens on api.host:api.port (127.0.0.1:8000 by default).
     """

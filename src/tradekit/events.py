@@ -21,6 +21,7 @@ __all__ = [
     "ErrorEvent",
     "Event",
     "FillEvent",
+    "LiveAccountSnapshot",
     "OrderEvent",
     "Paused",
     "PositionClosed",
@@ -182,3 +183,14 @@ class AccountSnapshot(Event):
     markets: tuple[str, ...]
     cash: float
     positions: tuple[PositionState, ...]
+
+
+@attrs.frozen(slots=True)
+class LiveAccountSnapshot(AccountSnapshot):
+    """The live account as the bot tracks it: cash and positions with their exit state.
+
+    On restart the positions are checked against the exchange's balances before they are
+    taken over (their stops must keep being watched).
+    """
+
+    kind: ClassVar[str] = "live_account"

@@ -8,7 +8,7 @@ I/O; exchanges, notifiers and candle sources talk to the outside world.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from tradekit.events import Event
@@ -123,9 +123,17 @@ class Exchange(Protocol):
     def stream_trades(self, markets: Sequence[str]) -> AsyncIterator[Trade]: ...
 
     def live_bars(
-        self, markets: Sequence[str], timeframe: Timeframe, *, start_ms: int | None = None
+        self,
+        markets: Sequence[str],
+        timeframe: Timeframe,
+        *,
+        start_ms: int | None = None,
+        on_trade: Callable[[Trade], None] | None = None,
     ) -> LiveBars:
-        """Closed bars from the interval holding ``start_ms`` (default: now) on, with no gaps."""
+        """Closed bars from the interval holding ``start_ms`` (default: now) on, with no gaps.
+
+        ``on_trade`` sees every live trade as it arrives (live trading watches stops on it).
+        """
         ...
 
     async def balances(self) -> Mapping[str, Balance]: ...

@@ -47,7 +47,12 @@ class ReplayExchange:
         return [b for b in self.history if b.market == market and since_ms <= b.time_ms < end]
 
     def live_bars(
-        self, markets: Sequence[str], timeframe: Timeframe, *, start_ms: int | None = None
+        self,
+        markets: Sequence[str],
+        timeframe: Timeframe,
+        *,
+        start_ms: int | None = None,
+        on_trade: Any = None,
     ) -> Any:
         self.started_ms = start_ms
         bars = self.live
@@ -178,9 +183,12 @@ async def test_pause_resume_and_manual_close_through_the_control_methods(tmp_pat
     assert status.last_bar_ms == {"KRW-BTC": following.time_ms}
 
 
-def test_only_paper_mode_runs(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="mode: 'live' cannot be run"):
-        Bot(settings(tmp_path, mode="live"), exchange=ReplayExchange([]))
+def test_backtest_mode_is_not_run_by_the_bot(tmp_path: Path) -> None:
+    backtest_settings = settings(
+        tmp_path, mode="backtest", backtest={"data": {"KRW-BTC": "candles.csv"}}
+    )
+    with pytest.raises(ConfigError, match="mode: 'backtest' cannot be run by `tradekit run`"):
+        Bot(backtest_settings, exchange=ReplayExchange([]))
 
 
 def open_position_cut(bars: list[Bar]) -> int:

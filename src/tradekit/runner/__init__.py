@@ -1,1 +1,1 @@
-"""The bot runner: ``tradekit run CONFIG`` (paper trading), its control API and metrics."""
+"""The bot runner: ``tradekit run CONFIG`` (paper and live trading), its control API and metrics."""

@@ -5,9 +5,10 @@ unbounded in-memory queue to one consumer task that updates the metrics, writes 
 fans out to notifiers, so a slow database or Slack never delays a bar, and no event is dropped
 (a store failure is logged with the event and reported to the notifiers).
 
-This version trades on paper: bars come live from the exchange plugin, fills are simulated by
-the spec's bar fill model (the same as a backtest), and the account starts from ``paper``'s
-``initial_cash`` on each start.
+On paper, bars come live from the exchange plugin and fills are simulated by the spec's bar
+fill model (the same as a backtest). Live, a :class:`~tradekit.runner.live.LiveTrader` takes the
+core's place: the same decisions, real orders through the order executor, exits watched on
+every trade.
 """
 
 from __future__ import annotations
@@ -31,19 +32,24 @@ from tradekit.events import (
     ErrorEvent,
     Event,
     FillEvent,
+    LiveAccountSnapshot,
     Paused,
     PositionClosed,
     PositionOpened,
     Resumed,
     SignalEvent,
 )
+from tradekit.models import Side, floor8
 from tradekit.runner.control import BotStatus, NoPosition, UnknownMarket
 from tradekit.runner.daily import DailyTracker
+from tradekit.runner.live import LiveTrader
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from tradekit.config import Settings
-    from tradekit.interfaces import Exchange, Notifier
-    from tradekit.models import Bar, Position, PositionState
+    from tradekit.interfaces import Exchange, Notifier, Strategy
+    from tradekit.models import Balance, Bar, Position, PositionState
     from tradekit.store import AsyncStore
 
 __all__ = ["Bot"]
@@ -57,7 +63,7 @@ def now_ms() -> int:
 
 
 class Bot:
-    """One trading bot built from validated settings (``mode: paper``).
+    """One trading bot built from validated settings (``mode: paper`` or ``live``).
 
     Args:
         settings: from :func:`tradekit.config.load_settings`.
@@ -72,33 +78,55 @@ class Bot:
         exchange: Exchange | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
-        if settings.mode != "paper":
+        if settings.mode not in ("paper", "live"):
             raise ConfigError(
                 [
-                    f"mode: {settings.mode!r} cannot be run by this version of `tradekit run`; "
-                    "use mode: paper (live order execution is not available yet; backtests run "
-                    "with `tradekit backtest`)"
+                    f"mode: {settings.mode!r} cannot be run by `tradekit run`; use mode: paper "
+                    "or live (backtests run with `tradekit backtest`)"
                 ]
             )
         if exchange is None:
             if settings.exchange is None:
-                raise ConfigError(["exchange: required in paper mode (e.g. {use: bithumb})"])
+                raise ConfigError(
+                    [f"exchange: required in {settings.mode} mode (e.g. {{use: bithumb}})"]
+                )
             exchange = settings.exchange.build()
         from tradekit.runner.metrics import Metrics
 
         self.settings = settings
+        self.live = settings.mode == "live"
         self.exchange: Exchange = exchange
         self._clock = clock
         account = settings.paper
-        self.core = TradingCore(
-            settings.markets,
-            lambda _market: settings.strategy.build(),
-            [rule.build() for rule in settings.risk],
-            EngineParams(
-                account.initial_cash, account.fee_rate, account.min_order_krw, account.slippage
-            ),
-            emit=self._emit,
-        )
+        rules = [rule.build() for rule in settings.risk]
+
+        def strategy(_market: str) -> Strategy:
+            built: Strategy = settings.strategy.build()
+            return built
+
+        self.core: TradingCore | LiveTrader
+        if self.live:
+            # The executor needs the store and the run id: both are set in run().
+            self.core = LiveTrader(
+                settings.markets,
+                strategy,
+                rules,
+                None,
+                min_order_value=account.min_order_krw,
+                emit=self._emit,
+                run_id="",
+                clock=clock,
+            )
+        else:
+            self.core = TradingCore(
+                settings.markets,
+                strategy,
+                rules,
+                EngineParams(
+                    account.initial_cash, account.fee_rate, account.min_order_krw, account.slippage
+                ),
+                emit=self._emit,
+            )
         self.notifiers: list[Notifier] = [n.build() for n in settings.notifiers]
         self.metrics = Metrics(mode=settings.mode, strategy=settings.strategy.use)
         self.store: AsyncStore | None = None
@@ -181,7 +209,9 @@ class Bot:
             self.run_id = await self.store.start_run(
                 self.settings.mode, config_digest=config_digest(masked(self.settings))
             )
-            if self.settings.paper.resume:
+            if self.live:
+                await self._start_live()
+            elif self.settings.paper.resume:
                 await self._resume_account()
             logger.info(
                 "{} bot started: {} on {} {} (run {})",
@@ -193,6 +223,8 @@ class Bot:
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._consume_events)
+                if isinstance(self.core, LiveTrader):
+                    tg.start_soon(self.core.run)
                 if self.settings.api.enabled:
                     tg.start_soon(self._serve_api)
                 try:
@@ -212,6 +244,76 @@ class Bot:
                 self._emit(EngineStopped(self._clock(), reason))
                 await self._drain()
                 await self._shutdown()
+
+    async def _start_live(self) -> None:
+        """Settle what the last run left, then take over the account as the exchange has it."""
+        from tradekit.engine.executor import OrderExecutor
+
+        assert self.store is not None
+        assert self.run_id is not None
+        core = self.core
+        assert isinstance(core, LiveTrader)
+        core.run_id = self.run_id
+        core.executor = OrderExecutor(self.exchange, self.store, clock=self._clock)
+        changed = await core.executor.reconcile()
+        if changed:
+            logger.warning("settled {} order(s) left open by the previous run", len(changed))
+        for order in changed:
+            if order.side is Side.BUY and order.executed_volume > 0:
+                # Bought while nobody was watching: no stop is known for it. Say so loudly
+                # rather than guess one.
+                self._emit(
+                    ErrorEvent(
+                        self._clock(),
+                        "orders",
+                        f"{order.market}: entry {order.client_order_id} filled "
+                        f"{order.executed_volume} after the previous run stopped; that position "
+                        "is not managed by the bot: check the account and close it by hand",
+                    )
+                )
+        rules = [await self.exchange.market_rules(m) for m in self.settings.markets]
+        minimums = [float(r.min_order_value) for r in rules]
+        core.min_order_value = max([self.settings.paper.min_order_krw, *minimums])
+        core.fee_rate = max([float(r.taker_fee) for r in rules], default=core.fee_rate)
+        balances = await self.exchange.balances()
+        cash = float(balances["KRW"].free) if "KRW" in balances else 0.0
+        positions: list[PositionState] = []
+        found = await self.store.events(kind=LiveAccountSnapshot.kind, latest=1)
+        stored = found[-1] if found and isinstance(found[-1], LiveAccountSnapshot) else None
+        for held in stored.positions if stored is not None else ():
+            checked = self._check_against_balance(held, balances)
+            if checked is not None:
+                positions.append(checked)
+        core.restore_account(cash, positions)
+        self._snapshot_key = self._account_key()
+        logger.info(
+            "live account: {:,.0f} KRW available, {} position(s) taken over",
+            cash,
+            len(positions),
+        )
+
+    def _check_against_balance(
+        self, held: PositionState, balances: Mapping[str, Balance]
+    ) -> PositionState | None:
+        """A stored position, cut down to what the exchange really holds (never more)."""
+        if held.market not in self.settings.markets:
+            logger.warning("{}: stored position not taken over: market not traded", held.market)
+            return None
+        currency = held.market.split("-", 1)[-1]
+        balance = balances.get(currency)
+        on_exchange = float(balance.free + balance.locked) if balance is not None else 0.0
+        if on_exchange + 1e-8 >= held.quantity:
+            return held
+        quantity = floor8(on_exchange)
+        logger.warning(
+            "{}: the account holds {} {}, less than the stored position {}; tracking {}",
+            held.market,
+            on_exchange,
+            currency,
+            held.quantity,
+            quantity,
+        )
+        return attrs.evolve(held, quantity=quantity) if quantity > 0 else None
 
     async def _resume_account(self) -> None:
         """Continue from the account the last paper run stored, if there is one."""
@@ -246,7 +348,8 @@ class Bot:
         if key != self._snapshot_key:
             self._snapshot_key = key
             cash, positions = key
-            self._emit(AccountSnapshot(time_ms, tuple(self.settings.markets), cash, positions))
+            kind = LiveAccountSnapshot if self.live else AccountSnapshot
+            self._emit(kind(time_ms, tuple(self.settings.markets), cash, positions))
 
     async def _trade(self) -> None:
         settings = self.settings
@@ -267,7 +370,10 @@ class Bot:
             if bars:
                 start_ms = min(start_ms, bars[-1].time_ms + period)
             logger.info("{}: warmed up on {} closed {} bars", market, len(bars), timeframe)
-        feed = self.exchange.live_bars(settings.markets, timeframe, start_ms=start_ms)
+        on_trade = self.core.on_trade if isinstance(self.core, LiveTrader) else None
+        feed = self.exchange.live_bars(
+            settings.markets, timeframe, start_ms=start_ms, on_trade=on_trade
+        )
         try:
             async for bar in feed:
                 self._step(bar)
@@ -290,6 +396,14 @@ class Bot:
     def _emit(self, event: Event) -> None:
         if isinstance(event, PositionClosed):
             self.daily.on_trade_closed(event.pnl)
+        if self.live and isinstance(event, FillEvent):
+            # Live fills land between bars: store the account at once, so a crash right
+            # after a buy still knows the position and its stop.
+            self._events.append(event)
+            self._snapshot_if_changed(event.time_ms)
+            if self._wake is not None:
+                self._wake.set()
+            return
         self._events.append(event)
         if self._wake is not None:
             self._wake.set()
@@ -317,7 +431,8 @@ class Bot:
             return
         try:
             if isinstance(event, FillEvent):
-                await store.record_fill(event.fill)
+                if not self.live:  # live fills are recorded by the order executor
+                    await store.record_fill(event.fill)
             elif isinstance(event, SignalEvent):
                 await store.record_signal(event.signal)
             elif isinstance(event, PositionOpened):

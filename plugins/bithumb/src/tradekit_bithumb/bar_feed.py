@@ -24,7 +24,7 @@ from loguru import logger
 
 from tradekit.backoff import backoff_delay
 from tradekit.errors import TemporaryExchangeError
-from tradekit.models import Bar, Timeframe
+from tradekit.models import Bar, Timeframe, Trade
 from tradekit_bithumb.candle_builder import CandleBuilder
 from tradekit_bithumb.stream import TradeStream
 
@@ -79,6 +79,8 @@ class LiveBarFeed:
             and the exchange and for trades in flight.
         backoff_initial: First delay before retrying a failed backfill (seconds).
         backoff_max: Largest retry delay (seconds).
+        on_trade: Called with every trade of the feed's markets as it arrives, before it is
+            built into a bar (live trading watches its stops on it).
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class LiveBarFeed:
         gap_margin_ms: int = 1000,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
+        on_trade: Callable[[Trade], None] | None = None,
     ) -> None:
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be > 0, got {poll_interval!r}")
@@ -107,6 +110,7 @@ class LiveBarFeed:
         self._margin = gap_margin_ms
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
+        self._on_trade = on_trade
         self._period = builder.timeframe.milliseconds
         self._grace_ms = round(builder.grace_s * 1000)
         self._out: deque[Bar] = deque()
@@ -146,6 +150,8 @@ class LiveBarFeed:
                 self._done = True
                 continue
             if trade is not None and trade.market in self._markets:
+                if self._on_trade is not None:
+                    self._on_trade(trade)
                 closed = self.builder.add(trade)
                 if closed is not None:
                     self._add(closed)

@@ -135,12 +135,18 @@ class BithumbExchange:
         return TradeStream(self.config.ws_url, markets, stale_after=self.config.stale_after_s)
 
     def live_bars(
-        self, markets: Sequence[str], timeframe: Timeframe, *, start_ms: int | None = None
+        self,
+        markets: Sequence[str],
+        timeframe: Timeframe,
+        *,
+        start_ms: int | None = None,
+        on_trade: Callable[[Trade], None] | None = None,
     ) -> LiveBarFeed:
         """Closed bars of ``markets`` with no gaps: built from live trades, REST where missed.
 
         Bars come from the interval holding ``start_ms`` on (default: now), so a start in the
-        past loads warm-up history from REST first. Close it (``async with``) when done.
+        past loads warm-up history from REST first. ``on_trade`` sees each live trade as it
+        arrives. Close it (``async with``) when done.
         """
         from tradekit_bithumb.bar_feed import LiveBarFeed
         from tradekit_bithumb.candle_builder import CandleBuilder
@@ -148,7 +154,9 @@ class BithumbExchange:
 
         stream = TradeStream(self.config.ws_url, markets, stale_after=self.config.stale_after_s)
         builder = CandleBuilder(timeframe, self.config.candle_grace_s)
-        return LiveBarFeed(stream, builder, self.fetch_candles, start_ms=start_ms)
+        return LiveBarFeed(
+            stream, builder, self.fetch_candles, start_ms=start_ms, on_trade=on_trade
+        )
 
     # ---- account -----------------------------------------------------------------------
 

@@ -1,0 +1,409 @@
+"""Live trading: the backtest's decisions, real orders, exits watched on every trade.
+
+:class:`LiveTrader` has the face of :class:`~tradekit.engine.TradingCore` that the bot uses
+(``step``, ``positions``, ``cash``, ``equity``, ``paused`` ...), so the runner drives both the
+same way. The differences are where money moves:
+
+- An entry decided on a bar's close is a market buy for ``quantity x close`` KRW sent at once
+  (the backtest fills it at the next open, which is the same moment). Its stop and take-profit
+  are computed from the *actual* average fill price.
+- Exits are checked on every trade from the stream (and on each closed bar's low and high, in
+  case trades were missed): stop, partial take-profit, then the trailing stop, as in
+  ``spec/breakout.md``; each is a market sell.
+- Every order goes through :class:`~tradekit.engine.executor.OrderExecutor`: stored before it
+  is sent, looked up (never re-sent) when the answer is lost, fills recorded exactly once.
+  One order at a time per market; a market whose order ended ``UNKNOWN`` stops trading until
+  a human has looked (the log and the notifiers say so).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+from loguru import logger
+
+from tradekit.engine.core import (
+    ENTRY,
+    MANUAL,
+    STOP_LOSS,
+    TAKE_PROFIT,
+    TRAILING_STOP,
+    TradeRecord,
+)
+from tradekit.engine.executor import client_order_id_for
+from tradekit.engine.positions import MarketState, OpenPosition
+from tradekit.errors import ConfigError
+from tradekit.events import (
+    EntryRejected,
+    ErrorEvent,
+    Event,
+    FillEvent,
+    PositionClosed,
+    PositionOpened,
+    SignalEvent,
+)
+from tradekit.models import (
+    Bar,
+    ExitPlan,
+    Fill,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    Position,
+    PositionState,
+    Rejection,
+    Side,
+    Trade,
+    floor8,
+)
+
+if TYPE_CHECKING:
+    from tradekit.engine.executor import OrderExecutor
+    from tradekit.interfaces import RiskRule, Strategy
+
+__all__ = ["LiveTrader"]
+
+_DUST = 1e-8  # a remainder this small is no position
+
+
+class LiveTrader:
+    """One exchange account trading several markets with real orders.
+
+    Args:
+        markets: market ids in config order.
+        strategy_factory: builds one strategy per market.
+        risk_rules: the risk chain, in config order; one must size entries.
+        executor: sends and tracks the orders (may be set later, before :meth:`run`).
+        min_order_value: the exchange's minimum order value in KRW.
+        emit: receives every event.
+        run_id: makes client order ids unique per run.
+        clock: current time in UTC milliseconds.
+    """
+
+    def __init__(
+        self,
+        markets: Sequence[str],
+        strategy_factory: Callable[[str], Strategy],
+        risk_rules: Sequence[RiskRule],
+        executor: OrderExecutor | None,
+        *,
+        min_order_value: float,
+        emit: Callable[[Event], None],
+        run_id: str,
+        clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        if not any(getattr(rule, "sizes_entries", False) for rule in risk_rules):
+            raise ConfigError(
+                "risk: no rule sizes entries; add one such as {use: position_size, fraction: 0.05}"
+            )
+        self.markets = list(markets)
+        self.states = {m: MarketState(m, strategy_factory(m)) for m in self.markets}
+        self.risk_rules = list(risk_rules)
+        self.executor = executor
+        self.min_order_value = min_order_value
+        self.fee_rate = 0.0025  # taker fee, to leave room for it in the cash (set from rules)
+        self.emit = emit
+        self.run_id = run_id
+        self._clock = clock
+        self.cash = 0.0
+        self.equity = 0.0
+        self.paused = False
+        self.fills: list[Fill] = []
+        self.trades: list[TradeRecord] = []
+        self.blocked: dict[str, str] = {}  # market -> why it stopped trading (needs a human)
+        self.dust: dict[str, float] = {}  # unsellable remainders left in the account
+        self._busy: set[str] = set()  # markets with an order in flight
+        self._actions: deque[tuple[str, Order]] = deque()  # (what, order) waiting to be sent
+        self._plans: dict[str, ExitPlan | None] = {}  # an entry's exit plan, by client order id
+        self._wake: anyio.Event | None = None
+        self._started = False
+
+    # -- the account view (risk rules, API) ----------------------------------------------
+
+    def position(self, market: str) -> Position | None:
+        """A snapshot of the open position in ``market``."""
+        state = self.states[market]
+        pos = state.position
+        return None if pos is None else pos.snapshot(market, state.last_close)
+
+    def positions(self) -> list[Position]:
+        """Snapshots of every open position."""
+        return [p for p in (self.position(m) for m in self.markets) if p is not None]
+
+    def account_state(self) -> tuple[float, list[PositionState]]:
+        """Cash and every open position's full state."""
+        held = [(s.market, s.position) for s in self.states.values() if s.position is not None]
+        return self.cash, [pos.state(market) for market, pos in held if pos is not None]
+
+    def restore_account(self, cash: float, positions: Iterable[PositionState]) -> None:
+        """Start from the exchange's cash and the positions carried over from the last run."""
+        if self._started:
+            raise RuntimeError("restore_account must be called before the first bar")
+        self.cash = self.equity = cash
+        for p in positions:
+            self.states[p.market].position = OpenPosition.from_state(p)
+
+    def _mark_equity(self) -> None:
+        equity = self.cash
+        for state in self.states.values():
+            pos = state.position
+            if pos is not None:
+                price = state.last_close if state.last_close is not None else pos.entry_price
+                equity += pos.quantity * price
+        self.equity = equity
+
+    # -- decisions (sync, like the core) --------------------------------------------------
+
+    def step(self, bar: Bar) -> None:
+        """A closed bar: exits missed between trades, risk rules, then the strategy."""
+        if not self._started:
+            self._mark_equity()
+            for rule in self.risk_rules:
+                rule.reset(self.equity, bar.time_ms)
+            self._started = True
+        state = self.states[bar.market]
+        state.last_close = bar.close
+        state.last_time_ms = bar.time_ms
+        if state.position is not None:
+            # Trades may have been missed (reconnect): the bar's extremes still count.
+            self._check_exits(state, bar.low, bar.time_ms)
+            self._check_exits(state, bar.high, bar.time_ms)
+        self._mark_equity()
+        for rule in self.risk_rules:
+            event = rule.on_bar_close(bar.time_ms, self.equity)
+            if event is not None:
+                self.emit(event)
+        signal = state.strategy.on_bar(bar)
+        if signal is None or state.position is not None or bar.market in self._busy:
+            return
+        self.emit(SignalEvent(bar.time_ms, signal))
+        if self.paused:
+            self.emit(EntryRejected(bar.time_ms, bar.market, "paused", "trading is paused"))
+            return
+        if bar.market in self.blocked:
+            reason = self.blocked[bar.market]
+            self.emit(EntryRejected(bar.time_ms, bar.market, "blocked", reason))
+            return
+        intent = OrderIntent(bar.market, Side.BUY, bar.close, None, ENTRY, bar.time_ms, signal)
+        for rule in self.risk_rules:
+            verdict = rule.check(intent, self)
+            if isinstance(verdict, Rejection):
+                self.emit(EntryRejected(bar.time_ms, bar.market, verdict.rule, verdict.reason))
+                return
+            intent = verdict
+        quantity = intent.quantity or 0.0
+        krw = math.floor(quantity * bar.close)  # a market buy is sent as a KRW amount
+        if krw < self.min_order_value or krw * (1 + self.fee_rate) > self.cash:
+            why = (
+                f"order value {krw:,} is below the minimum {self.min_order_value:,.0f}"
+                if krw < self.min_order_value
+                else f"order value {krw:,} and its fee are more than the cash {self.cash:,.0f}"
+            )
+            self.emit(EntryRejected(bar.time_ms, bar.market, "min_order_value", why))
+            return
+        self._queue(
+            ENTRY,
+            Order(
+                client_order_id=client_order_id_for(self.run_id, bar.market, bar.time_ms, ENTRY),
+                market=bar.market,
+                side=Side.BUY,
+                type=OrderType.MARKET,
+                volume=None,
+                price=float(krw),
+                status=OrderStatus.NEW,
+                created_ms=self._clock(),
+                updated_ms=self._clock(),
+                reason=ENTRY,
+            ),
+            signal.exit_plan,
+        )
+
+    def on_trade(self, trade: Trade) -> None:
+        """A trade from the stream: watch the stop, the take-profit and the trailing stop."""
+        state = self.states.get(trade.market)
+        if state is None or state.position is None:
+            return
+        self._check_exits(state, trade.price, trade.time_ms)
+
+    def request_close(self, market: str) -> None:
+        """Sell the whole position in ``market`` now (reason ``manual``).
+
+        Raises:
+            KeyError: ``market`` is not traded here.
+        """
+        state = self.states[market]
+        if state.position is not None and market not in self._busy:
+            self._sell(state, state.position.quantity, MANUAL, self._clock())
+
+    def _check_exits(self, state: MarketState, price: float, time_ms: int) -> None:
+        pos = state.position
+        if pos is None or state.market in self._busy or state.market in self.blocked:
+            return
+        if pos.stop is not None and price <= pos.stop:
+            reason = TRAILING_STOP if pos.take_profit_reached else STOP_LOSS
+            self._sell(state, pos.quantity, reason, time_ms)
+        elif not pos.take_profit_reached:
+            tp = pos.take_profit_price
+            if tp is not None and price >= tp:
+                part = floor8(pos.quantity * pos.take_profit_fraction)
+                rest_value = (pos.quantity - part) * price
+                pos.take_profit_reached = True
+                pos.highest = price
+                self._trail(pos)
+                if rest_value < self.min_order_value:
+                    self._sell(state, pos.quantity, TAKE_PROFIT, time_ms)
+                elif part > 0:
+                    self._sell(state, part, TAKE_PROFIT, time_ms)
+        elif pos.highest is None or price > pos.highest:
+            pos.highest = price
+            self._trail(pos)
+
+    @staticmethod
+    def _trail(pos: OpenPosition) -> None:
+        if pos.trailing_stop is None or pos.highest is None:
+            return
+        candidate = pos.highest * (1 - pos.trailing_stop)
+        if pos.stop is None or candidate > pos.stop:
+            pos.stop = candidate
+
+    def _sell(self, state: MarketState, quantity: float, reason: str, time_ms: int) -> None:
+        cid = client_order_id_for(self.run_id, state.market, time_ms, f"{reason}{len(self.fills)}")
+        now = self._clock()
+        order = Order(
+            client_order_id=cid,
+            market=state.market,
+            side=Side.SELL,
+            type=OrderType.MARKET,
+            volume=quantity,
+            price=None,
+            status=OrderStatus.NEW,
+            created_ms=now,
+            updated_ms=now,
+            reason=reason,
+        )
+        self._queue(reason, order, None)
+
+    def _queue(self, what: str, order: Order, plan: ExitPlan | None) -> None:
+        self._busy.add(order.market)
+        self._plans[order.client_order_id] = plan
+        self._actions.append((what, order))
+        if self._wake is not None:
+            self._wake.set()
+
+    @property
+    def busy(self) -> bool:
+        """True while an order is queued or in flight."""
+        return bool(self._busy or self._actions)
+
+    # -- execution (async) ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Send queued orders one by one and book their fills; runs until cancelled."""
+        while True:
+            while self._actions:
+                what, order = self._actions.popleft()
+                await self._execute(what, order)
+            self._wake = anyio.Event()
+            if not self._actions:
+                await self._wake.wait()
+
+    async def _execute(self, what: str, order: Order) -> None:
+        market = order.market
+        assert self.executor is not None, "set the executor before run()"
+        try:
+            done = await self.executor.submit(order)
+            if not done.status.is_final and done.status is not OrderStatus.UNKNOWN:
+                done = await self.executor.confirm(done)
+                if not done.status.is_final:
+                    done = await self.executor.cancel(done)
+        except Exception as exc:  # the order is stored; reconcile settles it on restart
+            self._block(market, f"{what} order {order.client_order_id} failed: {exc}")
+            return
+        finally:
+            self._busy.discard(market)
+        if done.status is OrderStatus.UNKNOWN:
+            self._block(market, f"{what} order {order.client_order_id}: fate unknown")
+            return
+        if done.executed_volume <= 0 or done.average_price is None:
+            reason = done.reason or done.status.value
+            if what == ENTRY:
+                self.emit(EntryRejected(self._clock(), market, "exchange", reason))
+            else:
+                self.emit(ErrorEvent(self._clock(), "exchange", f"{what} sell: {reason}"))
+            return
+        plan = self._plans.pop(order.client_order_id, None)
+        if what == ENTRY:
+            self._book_entry(done, plan or ExitPlan())
+        else:
+            self._book_exit(done, what)
+
+    def _block(self, market: str, why: str) -> None:
+        self.blocked[market] = why
+        logger.error("{}: trading stopped until checked by hand: {}", market, why)
+        self.emit(ErrorEvent(self._clock(), "orders", f"{market}: {why}", fatal=False))
+
+    def _book_entry(self, order: Order, plan: ExitPlan) -> None:
+        state = self.states[order.market]
+        quantity, price, fee = order.executed_volume, order.average_price or 0.0, order.fee
+        cost = quantity * price + fee
+        self.cash -= cost
+        pos = OpenPosition(quantity, price, order.updated_ms, cost, plan)
+        state.position = pos
+        fill = Fill(
+            order.updated_ms,
+            order.market,
+            Side.BUY,
+            price,
+            quantity,
+            fee,
+            ENTRY,
+            order.client_order_id,
+        )
+        self.fills.append(fill)
+        self._mark_equity()
+        self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
+        self.emit(PositionOpened(fill.time_ms, pos.snapshot(order.market, price)))
+
+    def _book_exit(self, order: Order, reason: str) -> None:
+        state = self.states[order.market]
+        pos = state.position
+        quantity, price, fee = order.executed_volume, order.average_price or 0.0, order.fee
+        self.cash += quantity * price - fee
+        cid = order.client_order_id
+        fill = Fill(order.updated_ms, order.market, Side.SELL, price, quantity, fee, reason, cid)
+        self.fills.append(fill)
+        trade = None
+        if pos is not None:
+            pos.proceeds += quantity * price - fee
+            pos.quantity = round(pos.quantity - quantity, 8)
+            if 0 < pos.quantity * price < self.min_order_value and reason != TAKE_PROFIT:
+                # The exchange truncates sell sizes (4 decimals on Bithumb): what is left is
+                # worth less than any order, so it stays in the account as dust.
+                self.dust[order.market] = self.dust.get(order.market, 0.0) + pos.quantity
+                logger.info("{}: {} left as dust after the sale", order.market, pos.quantity)
+                pos.quantity = 0.0
+            if pos.quantity <= _DUST:
+                # Gone from the account before anyone hears of the fill (snapshots, API).
+                state.position = None
+                trade = TradeRecord(
+                    order.market,
+                    pos.opened_ms,
+                    fill.time_ms,
+                    pos.entry_price,
+                    quantity,
+                    pos.cost,
+                    pos.proceeds,
+                    reason,
+                )
+                self.trades.append(trade)
+        self._mark_equity()
+        self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
+        if trade is not None and pos is not None:
+            closed = pos.snapshot(order.market, price)
+            self.emit(PositionClosed(fill.time_ms, closed, trade.pnl, reason))
