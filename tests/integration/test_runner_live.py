@@ -340,3 +340,47 @@ async def test_an_entry_filled_while_the_bot_was_down_is_reported_not_guessed(
         errors = stored.events(kind="error")
     assert any("entry-lost-1" in getattr(e, "message", "") for e in errors)
     assert bot.core.positions() == []  # not guessed
+
+
+@pytest.mark.anyio
+async def test_a_refused_exit_is_tried_again_on_the_next_bar_not_on_every_trade(
+    fake_bithumb: FakeBithumb, store: AsyncStore
+) -> None:
+    fake_bithumb.set_price(MARKET, 50_000_000)
+    exchange = make_exchange(fake_bithumb)
+    executor = OrderExecutor(exchange, store, sleep=no_sleep, poll_interval_s=0.01)
+    events: list[Event] = []
+    trader = LiveTrader(
+        [MARKET],
+        lambda _m: BreakoutStrategy(BreakoutConfig(lookback=5)),
+        [PositionSize(PositionSize.Config(fraction=0.05))],
+        executor,
+        min_order_value=5000,
+        emit=events.append,
+        run_id="run-3",
+    )
+    trader.restore_account(10_000_000.0, [])
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(trader.run)
+            for b in flat(5):
+                trader.step(b)
+            fake_bithumb.set_price(MARKET, 51_000_000)
+            trader.step(breakout(5))
+            await settle(trader)
+            fake_bithumb.set_price(MARKET, 50_000_000)
+            fake_bithumb.faults.fail_next("POST /v2/orders", 400, name="insufficient_funds_ask")
+            for i in range(20):  # a burst of trades under the stop
+                trader.on_trade(Trade(MARKET, T0 + 6 * HOUR + i, 50_000_000, 0.1))
+                await settle(trader)
+            assert len(fake_bithumb.requests_to("POST", "/v2/orders")) == 2  # entry + 1 sell
+            assert trader.position(MARKET) is not None
+            trader.step(bar(6, 50_000_000, 50_100_000, 49_900_000, 50_000_000))  # next bar
+            await settle(trader)
+            tg.cancel_scope.cancel()
+    finally:
+        await exchange.aclose()
+    assert len(fake_bithumb.requests_to("POST", "/v2/orders")) == 3
+    assert trader.position(MARKET) is None
+    assert [f.reason for f in trader.fills] == ["entry", "stop_loss"]
+    assert any("insufficient_funds_ask" in getattr(e, "message", "") for e in events)

@@ -12,8 +12,9 @@ same way. The differences are where money moves:
   ``spec/breakout.md``; each is a market sell.
 - Every order goes through :class:`~tradekit.engine.executor.OrderExecutor`: stored before it
   is sent, looked up (never re-sent) when the answer is lost, fills recorded exactly once.
-  One order at a time per market; a market whose order ended ``UNKNOWN`` stops trading until
-  a human has looked (the log and the notifiers say so).
+  One order at a time per market; a market whose order ended ``UNKNOWN`` takes no new entries
+  until a human has looked (the log and the notifiers say so); its stops are still watched.
+  A failed exit is tried again on the next bar, not on every trade.
 """
 
 from __future__ import annotations
@@ -119,9 +120,12 @@ class LiveTrader:
         self.blocked: dict[str, str] = {}  # market -> why it stopped trading (needs a human)
         self.dust: dict[str, float] = {}  # unsellable remainders left in the account
         self._busy: set[str] = set()  # markets with an order in flight
+        # Markets whose last exit order failed: tried again on the next bar, not on every trade.
+        self._exit_failed: set[str] = set()
         self._actions: deque[tuple[str, Order]] = deque()  # (what, order) waiting to be sent
         self._plans: dict[str, ExitPlan | None] = {}  # an entry's exit plan, by client order id
         self._wake: anyio.Event | None = None
+        self._sequence = 0  # numbers the exit orders of this run
         self._started = False
 
     # -- the account view (risk rules, API) ----------------------------------------------
@@ -170,6 +174,7 @@ class LiveTrader:
         state = self.states[bar.market]
         state.last_close = bar.close
         state.last_time_ms = bar.time_ms
+        self._exit_failed.discard(bar.market)
         if state.position is not None:
             # Trades may have been missed (reconnect): the bar's extremes still count.
             self._check_exits(state, bar.low, bar.time_ms)
@@ -242,8 +247,10 @@ class LiveTrader:
             self._sell(state, state.position.quantity, MANUAL, self._clock())
 
     def _check_exits(self, state: MarketState, price: float, time_ms: int) -> None:
+        # A blocked market still has its stops watched: selling spot can never go short, so a
+        # second attempt after an unknown sale is at worst refused by the exchange.
         pos = state.position
-        if pos is None or state.market in self._busy or state.market in self.blocked:
+        if pos is None or state.market in self._busy or state.market in self._exit_failed:
             return
         if pos.stop is not None and price <= pos.stop:
             reason = TRAILING_STOP if pos.take_profit_reached else STOP_LOSS
@@ -273,7 +280,9 @@ class LiveTrader:
             pos.stop = candidate
 
     def _sell(self, state: MarketState, quantity: float, reason: str, time_ms: int) -> None:
-        cid = client_order_id_for(self.run_id, state.market, time_ms, f"{reason}{len(self.fills)}")
+        # Unique per decision: a retried exit is a new decision with a new id, never a re-send.
+        self._sequence += 1
+        cid = client_order_id_for(self.run_id, state.market, time_ms, f"{reason}{self._sequence}")
         now = self._clock()
         order = Order(
             client_order_id=cid,
@@ -324,17 +333,22 @@ class LiveTrader:
                     done = await self.executor.cancel(done)
         except Exception as exc:  # the order is stored; reconcile settles it on restart
             self._block(market, f"{what} order {order.client_order_id} failed: {exc}")
+            if what != ENTRY:
+                self._exit_failed.add(market)
             return
         finally:
             self._busy.discard(market)
         if done.status is OrderStatus.UNKNOWN:
             self._block(market, f"{what} order {order.client_order_id}: fate unknown")
+            if what != ENTRY:
+                self._exit_failed.add(market)
             return
         if done.executed_volume <= 0 or done.average_price is None:
             reason = done.reason or done.status.value
             if what == ENTRY:
                 self.emit(EntryRejected(self._clock(), market, "exchange", reason))
             else:
+                self._exit_failed.add(market)
                 self.emit(ErrorEvent(self._clock(), "exchange", f"{what} sell: {reason}"))
             return
         plan = self._plans.pop(order.client_order_id, None)
@@ -382,7 +396,7 @@ class LiveTrader:
         if pos is not None:
             pos.proceeds += quantity * price - fee
             pos.quantity = round(pos.quantity - quantity, 8)
-            if 0 < pos.quantity * price < self.min_order_value and reason != TAKE_PROFIT:
+            if 0 < pos.quantity * price < self.min_order_value:
                 # The exchange truncates sell sizes (4 decimals on Bithumb): what is left is
                 # worth less than any order, so it stays in the account as dust.
                 self.dust[order.market] = self.dust.get(order.market, 0.0) + pos.quantity
