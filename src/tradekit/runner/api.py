@@ -475,7 +475,7 @@ def create_app(bot: BotControl, *, token: str | None, metrics: Metrics) -> Lites
 
     @post("/positions/{market:str}/close", status_code=202, summary="Close a position", **secured)
     async def close_position(market: FromPath[str], request: Request[Any, Any, Any]) -> CloseOut:
-        """Close the position at the next bar's open (reason ``manual``).
+        """Close the position (reason ``manual``): on paper at the next bar's open, live at once.
 
         404 when the bot does not trade the market or holds nothing in it.
         """
@@ -489,7 +489,10 @@ def create_app(bot: BotControl, *, token: str | None, metrics: Metrics) -> Lites
             ) from None
         except NoPosition:
             raise NotFoundException(detail=f"no open position in {market}") from None
-        return {"market": market, "detail": "the position is closed at the next bar's open"}
+        when = (
+            "now, with a market order" if bot.status().mode == "live" else "at the next bar's open"
+        )
+        return {"market": market, "detail": f"the position is closed {when}"}
 
     @get(
         "/metrics",

@@ -57,7 +57,9 @@ class BotControl(Protocol):
         """Allow new entries again (a risk-rule halt still applies). Idempotent."""
 
     def request_close(self, market: str) -> None:
-        """Close the position in ``market`` at the next bar's open (reason ``manual``).
+        """Close the position in ``market`` (reason ``manual``).
+
+        On paper it is sold at the next bar's open; live, at once with a market order.
 
         Raises:
             UnknownMarket: ``market`` is not traded by this bot.
