@@ -369,7 +369,17 @@ class Bot:
                 state.last_close = bar.close
             if bars:
                 start_ms = min(start_ms, bars[-1].time_ms + period)
-            logger.info("{}: warmed up on {} closed {} bars", market, len(bars), timeframe)
+            if len(bars) < warmup:
+                logger.warning(
+                    "{}: only {} of the {} closed {} bars the strategy needs; it will wait for "
+                    "more before its first signal",
+                    market,
+                    len(bars),
+                    warmup,
+                    timeframe,
+                )
+            else:
+                logger.info("{}: warmed up on {} closed {} bars", market, len(bars), timeframe)
         on_trade = self.core.on_trade if isinstance(self.core, LiveTrader) else None
         feed = self.exchange.live_bars(
             settings.markets, timeframe, start_ms=start_ms, on_trade=on_trade
