@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 __all__ = ["LiveTrader"]
 
 _DUST = 1e-8  # a remainder this small is no position
+ORDER_SHUTDOWN_GRACE_S = 45.0  # longest one order may keep a stopping bot waiting
 
 
 class LiveTrader:
@@ -325,12 +326,16 @@ class LiveTrader:
     async def _execute(self, what: str, order: Order) -> None:
         market = order.market
         assert self.executor is not None, "set the executor before run()"
+        executor = self.executor
         try:
-            done = await self.executor.submit(order)
-            if not done.status.is_final and done.status is not OrderStatus.UNKNOWN:
-                done = await self.executor.confirm(done)
-                if not done.status.is_final:
-                    done = await self.executor.cancel(done)
+            # Shielded: a shutdown (Ctrl-C, SIGTERM) lets an order that is out finish and be
+            # booked, for at most ORDER_SHUTDOWN_GRACE_S; past that, reconcile settles it.
+            with anyio.CancelScope(shield=True), anyio.fail_after(ORDER_SHUTDOWN_GRACE_S):
+                done = await executor.submit(order)
+                if not done.status.is_final and done.status is not OrderStatus.UNKNOWN:
+                    done = await executor.confirm(done)
+                    if not done.status.is_final:
+                        done = await executor.cancel(done)
         except Exception as exc:  # the order is stored; reconcile settles it on restart
             self._block(market, f"{what} order {order.client_order_id} failed: {exc}")
             if what != ENTRY:
