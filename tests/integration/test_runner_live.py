@@ -69,6 +69,32 @@ async def settle(trader: LiveTrader) -> None:
             await anyio.sleep(0.01)
 
 
+def make_trader(
+    exchange: Any, store: AsyncStore, run_id: str, fraction: float, events: list[Event]
+) -> LiveTrader:
+    executor = OrderExecutor(exchange, store, sleep=no_sleep, poll_interval_s=0.01)
+    trader = LiveTrader(
+        [MARKET],
+        lambda _m: BreakoutStrategy(BreakoutConfig(lookback=5)),
+        [PositionSize(PositionSize.Config(fraction=fraction))],
+        executor,
+        min_order_value=5000,
+        emit=events.append,
+        run_id=run_id,
+    )
+    trader.restore_account(10_000_000.0, [])
+    return trader
+
+
+async def enter(trader: LiveTrader, server: FakeBithumb) -> None:
+    """Five quiet bars, then a breakout bought at 51,000,000."""
+    for b in flat(5):
+        trader.step(b)
+    server.set_price(MARKET, 51_000_000)
+    trader.step(breakout(5))
+    await settle(trader)
+
+
 def fake_cash(server: FakeBithumb) -> float:
     krw = server.balance("KRW")
     return float(krw.balance + krw.locked)
@@ -86,25 +112,11 @@ async def test_entry_stop_and_the_ledger_matches_the_exchange(
     fake_bithumb.set_price(MARKET, 50_000_000)
     exchange = make_exchange(fake_bithumb)
     events: list[Event] = []
-    executor = OrderExecutor(exchange, store, sleep=no_sleep, poll_interval_s=0.01)
-    trader = LiveTrader(
-        [MARKET],
-        lambda _m: BreakoutStrategy(BreakoutConfig(lookback=5)),
-        [PositionSize(PositionSize.Config(fraction=0.05))],
-        executor,
-        min_order_value=5000,
-        emit=events.append,
-        run_id="run-1",
-    )
-    trader.restore_account(10_000_000.0, [])
+    trader = make_trader(exchange, store, "run-1", 0.05, events)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(trader.run)
-            for b in flat(5):
-                trader.step(b)
-            fake_bithumb.set_price(MARKET, 51_000_000)
-            trader.step(breakout(5))
-            await settle(trader)
+            await enter(trader, fake_bithumb)
             (entry,) = trader.fills
             assert (entry.side, entry.price, entry.reason) == (Side.BUY, 51_000_000, "entry")
             krw = int(10_000_000 * 0.05 / 51_000_000 * 1e8) / 1e8 * 51_000_000 // 1
@@ -149,25 +161,11 @@ async def test_take_profit_then_trailing_stop_on_trades(
 ) -> None:
     fake_bithumb.set_price(MARKET, 50_000_000)
     exchange = make_exchange(fake_bithumb)
-    executor = OrderExecutor(exchange, store, sleep=no_sleep, poll_interval_s=0.01)
-    trader = LiveTrader(
-        [MARKET],
-        lambda _m: BreakoutStrategy(BreakoutConfig(lookback=5)),
-        [PositionSize(PositionSize.Config(fraction=0.5))],
-        executor,
-        min_order_value=5000,
-        emit=lambda _e: None,
-        run_id="run-2",
-    )
-    trader.restore_account(10_000_000.0, [])
+    trader = make_trader(exchange, store, "run-2", 0.5, [])
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(trader.run)
-            for b in flat(5):
-                trader.step(b)
-            fake_bithumb.set_price(MARKET, 51_000_000)
-            trader.step(breakout(5))
-            await settle(trader)
+            await enter(trader, fake_bithumb)
             bought = trader.fills[0].quantity
 
             fake_bithumb.set_price(MARKET, 52_600_000)  # take-profit at 52,530,000
@@ -348,26 +346,12 @@ async def test_a_refused_exit_is_tried_again_on_the_next_bar_not_on_every_trade(
 ) -> None:
     fake_bithumb.set_price(MARKET, 50_000_000)
     exchange = make_exchange(fake_bithumb)
-    executor = OrderExecutor(exchange, store, sleep=no_sleep, poll_interval_s=0.01)
     events: list[Event] = []
-    trader = LiveTrader(
-        [MARKET],
-        lambda _m: BreakoutStrategy(BreakoutConfig(lookback=5)),
-        [PositionSize(PositionSize.Config(fraction=0.05))],
-        executor,
-        min_order_value=5000,
-        emit=events.append,
-        run_id="run-3",
-    )
-    trader.restore_account(10_000_000.0, [])
+    trader = make_trader(exchange, store, "run-3", 0.05, events)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(trader.run)
-            for b in flat(5):
-                trader.step(b)
-            fake_bithumb.set_price(MARKET, 51_000_000)
-            trader.step(breakout(5))
-            await settle(trader)
+            await enter(trader, fake_bithumb)
             fake_bithumb.set_price(MARKET, 50_000_000)
             fake_bithumb.faults.fail_next("POST /v2/orders", 400, name="insufficient_funds_ask")
             for i in range(20):  # a burst of trades under the stop

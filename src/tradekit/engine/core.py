@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
-from tradekit.engine.positions import MarketState, OpenPosition, PendingEntry
+from tradekit.engine.positions import Account, MarketState, OpenPosition, PendingEntry
 from tradekit.errors import ConfigError, StrategyError
 from tradekit.events import (
     EntryRejected,
@@ -34,7 +34,6 @@ from tradekit.models import (
     Bar,
     Fill,
     OrderIntent,
-    Position,
     PositionState,
     Rejection,
     Side,
@@ -90,7 +89,7 @@ def _ignore(_event: Event) -> None:
     return None
 
 
-class TradingCore:
+class TradingCore(Account):
     """One account trading one or several markets bar by bar.
 
     Args:
@@ -134,17 +133,7 @@ class TradingCore:
         self._sell_slip = 1 - params.slippage
         self._started = False
 
-    # -- account view (what risk rules see) -------------------------------------------
-
-    def position(self, market: str) -> Position | None:
-        """A snapshot of the open position in ``market``."""
-        state = self.states[market]
-        pos = state.position
-        return None if pos is None else pos.snapshot(market, state.last_close)
-
-    def positions(self) -> list[Position]:
-        """Snapshots of every open position."""
-        return [p for p in (self.position(m) for m in self.markets) if p is not None]
+    # -- operator actions -------------------------------------------------------------
 
     def request_close(self, market: str) -> None:
         """Sell the whole position in ``market`` at the next bar's open (reason ``manual``).
@@ -168,11 +157,6 @@ class TradingCore:
         for rule in self.risk_rules:
             rule.reset(equity, time_ms)
         self._started = True
-
-    def account_state(self) -> tuple[float, list[PositionState]]:
-        """Cash and every open position's full state (what a restart needs)."""
-        held = [(s.market, s.position) for s in self._state_list if s.position is not None]
-        return self.cash, [pos.state(market) for market, pos in held if pos is not None]
 
     def restore_account(self, cash: float, positions: Iterable[PositionState]) -> None:
         """Continue from a stored account (before the first bar).
@@ -362,17 +346,8 @@ class TradingCore:
                     self._sell(state, pos, bar.time_ms, price, part, TAKE_PROFIT)
                 pos.take_profit_reached = True
                 pos.highest = bar.high
-                self._trail(pos)
+                pos.raise_trailing_stop()
         else:
             if pos.highest is None or bar.high > pos.highest:
                 pos.highest = bar.high
-            self._trail(pos)
-
-    @staticmethod
-    def _trail(pos: OpenPosition) -> None:
-        trailing = pos.trailing_stop
-        if trailing is None or pos.highest is None:
-            return
-        candidate = pos.highest * (1 - trailing)
-        if pos.stop is None or candidate > pos.stop:
-            pos.stop = candidate
+            pos.raise_trailing_stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from tradekit.interfaces import Strategy
 from tradekit.models import ExitPlan, Position, PositionState, Signal
 
-__all__ = ["MarketState", "OpenPosition", "PendingEntry"]
+__all__ = ["Account", "MarketState", "OpenPosition", "PendingEntry"]
 
 
 class PendingEntry:
@@ -56,6 +56,15 @@ class OpenPosition:
         self.trailing_stop = plan.trailing_stop
         self.take_profit_reached = False
         self.highest: float | None = None
+
+    def raise_trailing_stop(self) -> None:
+        """Move the stop up to ``highest x (1 - trailing_stop)`` if that is higher."""
+        trailing = self.trailing_stop
+        if trailing is None or self.highest is None:
+            return
+        candidate = self.highest * (1 - trailing)
+        if self.stop is None or candidate > self.stop:
+            self.stop = candidate
 
     def state(self, market: str) -> PositionState:
         """Everything needed to rebuild this position after a restart."""
@@ -114,3 +123,26 @@ class MarketState:
         self.position: OpenPosition | None = None
         self.last_close: float | None = None
         self.last_time_ms: int | None = None
+
+
+class Account:
+    """What the simulated and the live account share: their markets' positions, as views."""
+
+    markets: list[str]
+    states: dict[str, MarketState]
+    cash: float
+
+    def position(self, market: str) -> Position | None:
+        """A snapshot of the open position in ``market``."""
+        state = self.states[market]
+        pos = state.position
+        return None if pos is None else pos.snapshot(market, state.last_close)
+
+    def positions(self) -> list[Position]:
+        """Snapshots of every open position."""
+        return [p for p in (self.position(m) for m in self.markets) if p is not None]
+
+    def account_state(self) -> tuple[float, list[PositionState]]:
+        """Cash and every open position's full state (what a restart needs)."""
+        held = [(m, self.states[m].position) for m in self.markets]
+        return self.cash, [pos.state(m) for m, pos in held if pos is not None]

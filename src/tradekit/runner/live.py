@@ -37,7 +37,7 @@ from tradekit.engine.core import (
     TradeRecord,
 )
 from tradekit.engine.executor import client_order_id_for
-from tradekit.engine.positions import MarketState, OpenPosition
+from tradekit.engine.positions import Account, MarketState, OpenPosition
 from tradekit.errors import ConfigError
 from tradekit.events import (
     EntryRejected,
@@ -56,7 +56,6 @@ from tradekit.models import (
     OrderIntent,
     OrderStatus,
     OrderType,
-    Position,
     PositionState,
     Rejection,
     Side,
@@ -74,7 +73,7 @@ _DUST = 1e-8  # a remainder this small is no position
 ORDER_SHUTDOWN_GRACE_S = 45.0  # longest one order may keep a stopping bot waiting
 
 
-class LiveTrader:
+class LiveTrader(Account):
     """One exchange account trading several markets with real orders.
 
     Args:
@@ -129,22 +128,7 @@ class LiveTrader:
         self._sequence = 0  # numbers the exit orders of this run
         self._started = False
 
-    # -- the account view (risk rules, API) ----------------------------------------------
-
-    def position(self, market: str) -> Position | None:
-        """A snapshot of the open position in ``market``."""
-        state = self.states[market]
-        pos = state.position
-        return None if pos is None else pos.snapshot(market, state.last_close)
-
-    def positions(self) -> list[Position]:
-        """Snapshots of every open position."""
-        return [p for p in (self.position(m) for m in self.markets) if p is not None]
-
-    def account_state(self) -> tuple[float, list[PositionState]]:
-        """Cash and every open position's full state."""
-        held = [(s.market, s.position) for s in self.states.values() if s.position is not None]
-        return self.cash, [pos.state(market) for market, pos in held if pos is not None]
+    # -- the account ----------------------------------------------------------------------
 
     def restore_account(self, cash: float, positions: Iterable[PositionState]) -> None:
         """Start from the exchange's cash and the positions carried over from the last run."""
@@ -263,22 +247,14 @@ class LiveTrader:
                 rest_value = (pos.quantity - part) * price
                 pos.take_profit_reached = True
                 pos.highest = price
-                self._trail(pos)
+                pos.raise_trailing_stop()
                 if rest_value < self.min_order_value:
                     self._sell(state, pos.quantity, TAKE_PROFIT, time_ms)
                 elif part > 0:
                     self._sell(state, part, TAKE_PROFIT, time_ms)
         elif pos.highest is None or price > pos.highest:
             pos.highest = price
-            self._trail(pos)
-
-    @staticmethod
-    def _trail(pos: OpenPosition) -> None:
-        if pos.trailing_stop is None or pos.highest is None:
-            return
-        candidate = pos.highest * (1 - pos.trailing_stop)
-        if pos.stop is None or candidate > pos.stop:
-            pos.stop = candidate
+            pos.raise_trailing_stop()
 
     def _sell(self, state: MarketState, quantity: float, reason: str, time_ms: int) -> None:
         # Unique per decision: a retried exit is a new decision with a new id, never a re-send.
