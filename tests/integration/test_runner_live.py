@@ -65,8 +65,7 @@ def store(tmp_path: Path) -> Iterator[AsyncStore]:
 
 async def settle(trader: LiveTrader) -> None:
     with anyio.fail_after(20):
-        while trader.busy:  # noqa: ASYNC110 - polling a plain flag of the trader under test
-            await anyio.sleep(0.01)
+        await trader.wait_idle()
 
 
 def make_trader(

@@ -125,6 +125,7 @@ class LiveTrader(Account):
         self._actions: deque[tuple[str, Order]] = deque()  # (what, order) waiting to be sent
         self._plans: dict[str, ExitPlan | None] = {}  # an entry's exit plan, by client order id
         self._wake: anyio.Event | None = None
+        self._idle: anyio.Event | None = None  # set by run() when the last order is done
         self._sequence = 0  # numbers the exit orders of this run
         self._started = False
 
@@ -287,6 +288,13 @@ class LiveTrader(Account):
         """True while an order is queued or in flight."""
         return bool(self._busy or self._actions)
 
+    async def wait_idle(self) -> None:
+        """Return once no order is queued or in flight (:meth:`run` must be running)."""
+        while self.busy:
+            if self._idle is None:
+                self._idle = anyio.Event()
+            await self._idle.wait()
+
     # -- execution (async) ----------------------------------------------------------------
 
     async def run(self) -> None:
@@ -295,6 +303,9 @@ class LiveTrader(Account):
             while self._actions:
                 what, order = self._actions.popleft()
                 await self._execute(what, order)
+            if self._idle is not None and not self.busy:
+                self._idle.set()
+                self._idle = None
             self._wake = anyio.Event()
             if not self._actions:
                 await self._wake.wait()
