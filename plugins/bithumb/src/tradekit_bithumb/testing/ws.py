@@ -117,9 +117,11 @@ class WsHub:
                 except SubscriptionError as exc:
                     await connection.send(_error(exc.name, exc.message))
                     continue
+                # Snapshots first, then realtime: once ``subscriptions`` shows it, every later
+                # event reaches the client as REALTIME (tests wait on that, then publish).
+                await self._send_snapshots(connection, subscription)
                 self.connections[connection] = subscription
                 self.subscriptions.append(subscription)
-                await self._send_snapshots(connection, subscription)
         except ConnectionClosed:
             pass
         finally:
