@@ -367,3 +367,111 @@ async def test_a_refused_exit_is_tried_again_on_the_next_bar_not_on_every_trade(
     assert trader.position(MARKET) is None
     assert [f.reason for f in trader.fills] == ["entry", "stop_loss"]
     assert any("insufficient_funds_ask" in getattr(e, "message", "") for e in events)
+
+
+@pytest.mark.anyio
+async def test_a_remainder_below_the_quantity_step_is_dust_not_a_stuck_position(
+    fake_bithumb: FakeBithumb, store: AsyncStore
+) -> None:
+    """At 150,000,000 KRW a 4-decimal remainder is worth more than the minimum order."""
+    fake_bithumb.set_price(MARKET, 150_000_000)
+    exchange = make_exchange(fake_bithumb)
+    trader = make_trader(exchange, store, "run-4", 0.5, [])
+    trader.quantity_decimals = {MARKET: 4}
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(trader.run)
+            for i in range(5):
+                trader.step(bar(i, 150e6, 150.1e6, 149.9e6, 150e6))
+            fake_bithumb.set_price(MARKET, 153_000_000)
+            trader.step(bar(5, 150e6, 153e6, 149.95e6, 153e6, 3.0))
+            await settle(trader)
+            bought = trader.fills[0].quantity
+            fake_bithumb.set_price(MARKET, 150_000_000)
+            trader.on_trade(Trade(MARKET, T0 + 6 * HOUR, 150_000_000, 0.1))  # under the stop
+            await settle(trader)
+            trader.step(bar(6, 150e6, 150.1e6, 149e6, 150e6))  # no further sale attempts
+            await settle(trader)
+            tg.cancel_scope.cancel()
+    finally:
+        await exchange.aclose()
+    sold = trader.fills[1].quantity
+    assert sold == int(bought * 1e4) / 1e4
+    assert 0 < bought - sold < 1e-4
+    assert trader.position(MARKET) is None
+    assert trader.dust[MARKET] == pytest.approx(bought - sold, abs=1e-12)
+    assert len(fake_bithumb.requests_to("POST", "/v2/orders")) == 2
+    assert [t.exit_reason for t in trader.trades] == ["stop_loss"]
+
+
+@pytest.mark.anyio
+async def test_a_stop_raised_during_a_bar_is_not_tested_against_that_bars_low(
+    fake_bithumb: FakeBithumb, store: AsyncStore
+) -> None:
+    fake_bithumb.set_price(MARKET, 50_000_000)
+    exchange = make_exchange(fake_bithumb)
+    trader = make_trader(exchange, store, "run-5", 0.5, [])
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(trader.run)
+            await enter(trader, fake_bithumb)
+            # Within bar 6: a dip to 50.6M (above the 50.235M stop), then the take-profit.
+            trader.on_trade(Trade(MARKET, T0 + 6 * HOUR + 1, 50_600_000, 0.1))
+            fake_bithumb.set_price(MARKET, 52_600_000)
+            trader.on_trade(Trade(MARKET, T0 + 6 * HOUR + 2, 52_600_000, 0.1))
+            await settle(trader)
+            raised = trader.position(MARKET)
+            assert raised is not None
+            assert raised.stop == pytest.approx(52_600_000 * 0.99)
+            # Bar 6 closes: its low (50.6M) is under the raised stop, but the stop was raised
+            # during the bar, so it is first tested in bar 7.
+            trader.step(bar(6, 51e6, 52.6e6, 50.6e6, 52.4e6))
+            await settle(trader)
+            assert trader.position(MARKET) is not None
+            fake_bithumb.set_price(MARKET, 52_000_000)
+            trader.step(bar(7, 52.4e6, 52.5e6, 52e6, 52.1e6))  # bar 7's low is under it
+            await settle(trader)
+            tg.cancel_scope.cancel()
+    finally:
+        await exchange.aclose()
+    assert [f.reason for f in trader.fills] == ["entry", "take_profit", "trailing_stop"]
+
+
+@pytest.mark.anyio
+async def test_shutdown_lets_the_order_out_finish_and_sends_no_new_one(
+    fake_bithumb: FakeBithumb, store: AsyncStore
+) -> None:
+    markets = ["KRW-BTC", "KRW-ETH", "KRW-XRP"]
+    for market in markets:
+        fake_bithumb.set_price(market, 50_000_000)
+    exchange = make_exchange(fake_bithumb)
+    executor = OrderExecutor(exchange, store, sleep=no_sleep, poll_interval_s=0.01)
+    trader = LiveTrader(
+        markets,
+        lambda _m: BreakoutStrategy(BreakoutConfig(lookback=5)),
+        [PositionSize(PositionSize.Config(fraction=0.05))],
+        executor,
+        min_order_value=5000,
+        emit=lambda _e: None,
+        run_id="run-6",
+    )
+    trader.restore_account(10_000_000.0, [])
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(trader.run)
+            for market in markets:
+                for b in flat(5):
+                    trader.step(Bar(market, b.time_ms, b.open, b.high, b.low, b.close, b.volume))
+            for market in markets:
+                fake_bithumb.set_price(market, 51_000_000)
+                b = breakout(5)
+                trader.step(Bar(market, b.time_ms, b.open, b.high, b.low, b.close, b.volume))
+            await anyio.lowlevel.checkpoint()  # the first order goes out...
+            trader.begin_shutdown()  # ...and the bot is told to stop
+            await settle(trader)
+            tg.cancel_scope.cancel()
+    finally:
+        await exchange.aclose()
+    assert len(fake_bithumb.requests_to("POST", "/v2/orders")) == 1
+    assert len(trader.fills) == 1  # the order that was out is booked
+    assert trader.positions()[0].market == "KRW-BTC"

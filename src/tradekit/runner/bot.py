@@ -235,6 +235,8 @@ class Bot:
                     self._emit(ErrorEvent(self._clock(), "engine", reason, fatal=True))
                     raise
                 finally:
+                    if isinstance(self.core, LiveTrader):
+                        self.core.begin_shutdown()  # nothing new goes out from here on
                     tg.cancel_scope.cancel()  # stops the API and the event consumer
         finally:
             # Runs on Ctrl-C and SIGTERM too: report the day so far, store every event left.
@@ -272,6 +274,7 @@ class Bot:
                     )
                 )
         rules = [await self.exchange.market_rules(m) for m in self.settings.markets]
+        core.quantity_decimals = {r.market: r.quantity_decimals for r in rules}
         minimums = [float(r.min_order_value) for r in rules]
         core.min_order_value = max([self.settings.paper.min_order_krw, *minimums])
         core.fee_rate = max([float(r.taker_fee) for r in rules], default=core.fee_rate)
@@ -286,11 +289,59 @@ class Bot:
                 positions.append(checked)
         core.restore_account(cash, positions)
         self._snapshot_key = self._account_key()
+        await self._check_unbooked_orders(core, stored)
+        core.after_fill = self._store_account_now
         logger.info(
             "live account: {:,.0f} KRW available, {} position(s) taken over",
             cash,
             len(positions),
         )
+
+    async def _check_unbooked_orders(
+        self, core: LiveTrader, stored: LiveAccountSnapshot | None
+    ) -> None:
+        """Say what the stored account cannot know; keep markets with open questions closed."""
+        assert self.store is not None
+        for order in await self.store.reconcile_candidates():
+            # Still unresolved after the look-ups: a buy may have filled unseen.
+            core.blocked[order.market] = (
+                f"order {order.client_order_id} is still {order.status} after the start-up "
+                "check; look at the account, then restart"
+            )
+            self._emit(
+                ErrorEvent(
+                    self._clock(), "orders", f"{order.market}: " + core.blocked[order.market]
+                )
+            )
+        since = stored.time_ms if stored is not None else None
+        for fill in await self.store.fills(since_ms=since):
+            live_fill = bool(fill.client_order_id)  # paper fills of the same database have none
+            if live_fill and fill.side is Side.BUY and (since is None or fill.time_ms > since):
+                # Filled after the last stored account (a crash in between): its stop is
+                # unknown, so say so rather than guess one.
+                self._emit(
+                    ErrorEvent(
+                        self._clock(),
+                        "orders",
+                        f"{fill.market}: a buy of {fill.quantity} ({fill.client_order_id}) filled "
+                        "after the last stored account; that position is not managed by the "
+                        "bot: check the account and close it by hand",
+                    )
+                )
+
+    async def _store_account_now(self) -> None:
+        """Write the live account at once after a fill (a crash must not forget a position)."""
+        key = self._account_key()
+        if key == self._snapshot_key or self.store is None:
+            return
+        self._snapshot_key = key
+        cash, positions = key
+        snapshot = LiveAccountSnapshot(self._clock(), tuple(self.settings.markets), cash, positions)
+        try:
+            await self.store.record_event(snapshot)
+        except StorageError as exc:
+            logger.error("could not store the live account after a fill: {}", exc)
+            self._emit(ErrorEvent(self._clock(), "storage", str(exc)))
 
     def _check_against_balance(
         self, held: PositionState, balances: Mapping[str, Balance]
@@ -313,7 +364,10 @@ class Bot:
             held.quantity,
             quantity,
         )
-        return attrs.evolve(held, quantity=quantity) if quantity > 0 else None
+        # Sold in part while the bot was down: most likely the take-profit, so do not sell
+        # half of it again; the stop keeps protecting the rest.
+        trimmed = attrs.evolve(held, quantity=quantity, take_profit_reached=True)
+        return trimmed if quantity > 0 else None
 
     async def _resume_account(self) -> None:
         """Continue from the account the last paper run stored, if there is one."""
@@ -348,8 +402,11 @@ class Bot:
         if key != self._snapshot_key:
             self._snapshot_key = key
             cash, positions = key
-            kind = LiveAccountSnapshot if self.live else AccountSnapshot
-            self._emit(kind(time_ms, tuple(self.settings.markets), cash, positions))
+            markets = tuple(self.settings.markets)
+            if self.live:  # wall-clock time: compared with fill times on the next start
+                self._emit(LiveAccountSnapshot(self._clock(), markets, cash, positions))
+            else:
+                self._emit(AccountSnapshot(time_ms, markets, cash, positions))
 
     async def _trade(self) -> None:
         settings = self.settings
@@ -406,14 +463,6 @@ class Bot:
     def _emit(self, event: Event) -> None:
         if isinstance(event, PositionClosed):
             self.daily.on_trade_closed(event.pnl)
-        if self.live and isinstance(event, FillEvent):
-            # Live fills land between bars: store the account at once, so a crash right
-            # after a buy still knows the position and its stop.
-            self._events.append(event)
-            self._snapshot_if_changed(event.time_ms)
-            if self._wake is not None:
-                self._wake.set()
-            return
         self._events.append(event)
         if self._wake is not None:
             self._wake.set()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -60,7 +60,6 @@ from tradekit.models import (
     Rejection,
     Side,
     Trade,
-    floor8,
 )
 
 if TYPE_CHECKING:
@@ -70,7 +69,7 @@ if TYPE_CHECKING:
 __all__ = ["LiveTrader"]
 
 _DUST = 1e-8  # a remainder this small is no position
-ORDER_SHUTDOWN_GRACE_S = 45.0  # longest one order may keep a stopping bot waiting
+ORDER_SHUTDOWN_GRACE_S = 45.0  # longest the order that is out may keep a stopping bot waiting
 
 
 class LiveTrader(Account):
@@ -126,6 +125,15 @@ class LiveTrader(Account):
         self._plans: dict[str, ExitPlan | None] = {}  # an entry's exit plan, by client order id
         self._wake: anyio.Event | None = None
         self._idle: anyio.Event | None = None  # set by run() when the last order is done
+        # Quantity step per market (Bithumb: 4 decimals); a smaller remainder cannot be sold.
+        self.quantity_decimals: dict[str, int] = {}
+        self._stop_at_open: dict[str, float | None] = {}  # each market's stop as its bar opened
+        self._tp_trigger: dict[str, float] = {}  # take-profit sale -> the price that fired it
+        self._reserved = 0.0  # KRW promised to entries queued or in flight
+        self._inflight: anyio.CancelScope | None = None
+        self._stopping = False
+        #: Awaited after each booked fill (the bot stores the account there, at once).
+        self.after_fill: Callable[[], Awaitable[None]] | None = None
         self._sequence = 0  # numbers the exit orders of this run
         self._started = False
 
@@ -161,10 +169,18 @@ class LiveTrader(Account):
         state.last_close = bar.close
         state.last_time_ms = bar.time_ms
         self._exit_failed.discard(bar.market)
-        if state.position is not None:
-            # Trades may have been missed (reconnect): the bar's extremes still count.
-            self._check_exits(state, bar.low, bar.time_ms)
-            self._check_exits(state, bar.high, bar.time_ms)
+        pos = state.position
+        if pos is not None and bar.market not in self._busy:
+            # Trades may have been missed (reconnect): the bar's extremes still count, but
+            # only against the stop as it stood when the bar opened (a stop raised during the
+            # bar is first tested in the next one, as in the spec).
+            stop = self._stop_at_open.get(bar.market, pos.stop)
+            if stop is not None and bar.low <= stop:
+                reason = TRAILING_STOP if pos.take_profit_reached else STOP_LOSS
+                self._sell(state, pos.quantity, reason, bar.time_ms)
+            else:
+                self._check_exits(state, bar.high, bar.time_ms)
+        self._stop_at_open[bar.market] = None if state.position is None else state.position.stop
         self._mark_equity()
         for rule in self.risk_rules:
             event = rule.on_bar_close(bar.time_ms, self.equity)
@@ -190,11 +206,12 @@ class LiveTrader(Account):
             intent = verdict
         quantity = intent.quantity or 0.0
         krw = math.floor(quantity * bar.close)  # a market buy is sent as a KRW amount
-        if krw < self.min_order_value or krw * (1 + self.fee_rate) > self.cash:
+        free = self.cash - self._reserved  # entries already queued have a claim on it
+        if krw < self.min_order_value or krw * (1 + self.fee_rate) > free:
             why = (
                 f"order value {krw:,} is below the minimum {self.min_order_value:,.0f}"
                 if krw < self.min_order_value
-                else f"order value {krw:,} and its fee are more than the cash {self.cash:,.0f}"
+                else f"order value {krw:,} and its fee are more than the free cash {free:,.0f}"
             )
             self.emit(EntryRejected(bar.time_ms, bar.market, "min_order_value", why))
             return
@@ -229,8 +246,12 @@ class LiveTrader(Account):
             KeyError: ``market`` is not traded here.
         """
         state = self.states[market]
-        if state.position is not None and market not in self._busy:
-            self._sell(state, state.position.quantity, MANUAL, self._clock())
+        if state.position is None:
+            return
+        if market in self._busy:
+            logger.warning("{}: close requested while an order is out; ask again after it", market)
+            return
+        self._sell(state, state.position.quantity, MANUAL, self._clock())
 
     def _check_exits(self, state: MarketState, price: float, time_ms: int) -> None:
         # A blocked market still has its stops watched: selling spot can never go short, so a
@@ -244,20 +265,30 @@ class LiveTrader(Account):
         elif not pos.take_profit_reached:
             tp = pos.take_profit_price
             if tp is not None and price >= tp:
-                part = floor8(pos.quantity * pos.take_profit_fraction)
+                # The take-profit counts as reached once its sale is booked (_book_exit): a
+                # refused sale leaves the position as it was, to be tried again.
+                part = self._tradable(state.market, pos.quantity * pos.take_profit_fraction)
                 rest_value = (pos.quantity - part) * price
-                pos.take_profit_reached = True
-                pos.highest = price
-                pos.raise_trailing_stop()
-                if rest_value < self.min_order_value:
+                self._tp_trigger[state.market] = price
+                if rest_value < self.min_order_value or part <= 0:
                     self._sell(state, pos.quantity, TAKE_PROFIT, time_ms)
-                elif part > 0:
+                else:
                     self._sell(state, part, TAKE_PROFIT, time_ms)
         elif pos.highest is None or price > pos.highest:
             pos.highest = price
             pos.raise_trailing_stop()
 
+    def _tradable(self, market: str, quantity: float) -> float:
+        """``quantity`` cut to what the exchange accepts (its quantity step)."""
+        scale = 10.0 ** self.quantity_decimals.get(market, 8)
+        # round() first: 0.0098 * 1e4 is 97.99999999999999 in floating point, not 98.
+        return math.floor(round(quantity * scale, 6)) / scale
+
     def _sell(self, state: MarketState, quantity: float, reason: str, time_ms: int) -> None:
+        quantity = self._tradable(state.market, quantity)
+        if quantity <= 0:  # nothing the exchange would take: the rest is dust
+            self._drop_as_dust(state)
+            return
         # Unique per decision: a retried exit is a new decision with a new id, never a re-send.
         self._sequence += 1
         cid = client_order_id_for(self.run_id, state.market, time_ms, f"{reason}{self._sequence}")
@@ -276,7 +307,20 @@ class LiveTrader(Account):
         )
         self._queue(reason, order, None)
 
+    def _drop_as_dust(self, state: MarketState) -> None:
+        pos = state.position
+        if pos is None:
+            return
+        self.dust[state.market] = self.dust.get(state.market, 0.0) + pos.quantity
+        logger.info(
+            "{}: {} is below the exchange's quantity step: left as dust", state.market, pos.quantity
+        )
+        state.position = None
+        self._mark_equity()
+
     def _queue(self, what: str, order: Order, plan: ExitPlan | None) -> None:
+        if what == ENTRY and order.price is not None:
+            self._reserved += order.price * (1 + self.fee_rate)
         self._busy.add(order.market)
         self._plans[order.client_order_id] = plan
         self._actions.append((what, order))
@@ -300,36 +344,59 @@ class LiveTrader(Account):
     async def run(self) -> None:
         """Send queued orders one by one and book their fills; runs until cancelled."""
         while True:
-            while self._actions:
+            while self._actions and not self._stopping:
                 what, order = self._actions.popleft()
                 await self._execute(what, order)
             if self._idle is not None and not self.busy:
                 self._idle.set()
                 self._idle = None
             self._wake = anyio.Event()
-            if not self._actions:
+            if not self._actions or self._stopping:
                 await self._wake.wait()
+
+    def begin_shutdown(self, grace_s: float = ORDER_SHUTDOWN_GRACE_S) -> None:
+        """Send nothing new; give the order that is out ``grace_s`` to finish and be booked.
+
+        An order cut off by the deadline stays in the store as sent, and the next start
+        settles it (looks it up) before trading.
+        """
+        self._stopping = True
+        for what, order in self._actions:
+            logger.warning("{}: {} order not sent: shutting down", order.market, what)
+            self._busy.discard(order.market)
+        self._actions.clear()
+        self._reserved = 0.0
+        if self._inflight is not None:
+            self._inflight.deadline = min(self._inflight.deadline, anyio.current_time() + grace_s)
 
     async def _execute(self, what: str, order: Order) -> None:
         market = order.market
         assert self.executor is not None, "set the executor before run()"
         executor = self.executor
+        done: Order | None = None
         try:
-            # Shielded: a shutdown (Ctrl-C, SIGTERM) lets an order that is out finish and be
-            # booked, for at most ORDER_SHUTDOWN_GRACE_S; past that, reconcile settles it.
-            with anyio.CancelScope(shield=True), anyio.fail_after(ORDER_SHUTDOWN_GRACE_S):
+            # Shielded: cancelling the bot does not cut an order in half. The executor's own
+            # retries bound the time; begin_shutdown() sets a deadline for a stopping bot.
+            with anyio.CancelScope(shield=True) as scope:
+                self._inflight = scope
                 done = await executor.submit(order)
                 if not done.status.is_final and done.status is not OrderStatus.UNKNOWN:
                     done = await executor.confirm(done)
                     if not done.status.is_final:
                         done = await executor.cancel(done)
         except Exception as exc:  # the order is stored; reconcile settles it on restart
-            self._block(market, f"{what} order {order.client_order_id} failed: {exc}")
+            self._block(market, f"{what} order {order.client_order_id} failed: {exc!r}")
             if what != ENTRY:
                 self._exit_failed.add(market)
             return
         finally:
+            self._inflight = None
             self._busy.discard(market)
+            if what == ENTRY and order.price is not None:
+                self._reserved = max(0.0, self._reserved - order.price * (1 + self.fee_rate))
+        if done is None or scope.cancelled_caught:
+            self._block(market, f"{what} order {order.client_order_id} cut off by the shutdown")
+            return
         if done.status is OrderStatus.UNKNOWN:
             self._block(market, f"{what} order {order.client_order_id}: fate unknown")
             if what != ENTRY:
@@ -348,6 +415,9 @@ class LiveTrader(Account):
             self._book_entry(done, plan or ExitPlan())
         else:
             self._book_exit(done, what)
+        if self.after_fill is not None:
+            with anyio.CancelScope(shield=True):
+                await self.after_fill()
 
     def _block(self, market: str, why: str) -> None:
         self.blocked[market] = why
@@ -388,9 +458,16 @@ class LiveTrader(Account):
         if pos is not None:
             pos.proceeds += quantity * price - fee
             pos.quantity = round(pos.quantity - quantity, 8)
-            if 0 < pos.quantity * price < self.min_order_value:
+            if reason == TAKE_PROFIT and pos.quantity > _DUST:
+                # Reached now that the sale is booked: trail from the price that fired it.
+                pos.take_profit_reached = True
+                pos.highest = max(self._tp_trigger.pop(order.market, price), price)
+                pos.raise_trailing_stop()
+            unsellable = self._tradable(order.market, pos.quantity) <= 0
+            if pos.quantity > 0 and (unsellable or pos.quantity * price < self.min_order_value):
                 # The exchange truncates sell sizes (4 decimals on Bithumb): what is left is
-                # worth less than any order, so it stays in the account as dust.
+                # below its quantity step or worth less than any order, so it stays in the
+                # account as dust.
                 self.dust[order.market] = self.dust.get(order.market, 0.0) + pos.quantity
                 logger.info("{}: {} left as dust after the sale", order.market, pos.quantity)
                 pos.quantity = 0.0
