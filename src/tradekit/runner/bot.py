@@ -457,8 +457,8 @@ class Bot:
         report = self.daily.on_bar(bar.time_ms, self.core.equity)
         if report is not None:
             self._emit(report)
+        # Status gauges are refreshed when /metrics is scraped, not on every bar.
         self.metrics.observe_bar(bar, time.perf_counter() - started)
-        self.metrics.update_status(self.status())
 
     def _emit(self, event: Event) -> None:
         if isinstance(event, PositionClosed):

@@ -240,6 +240,24 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------
 
+    def _read_ordered(
+        self,
+        what: str,
+        stmt: sa.Select[Any],
+        keys: Sequence[sa.ColumnElement[Any]],
+        convert: Callable[[Any], T],
+        limit: int | None = None,
+        latest: int | None = None,
+    ) -> list[T]:
+        """Rows of ``stmt`` oldest first by ``keys``: the first ``limit`` or the last ``latest``."""
+        newest_first = latest is not None
+        stmt = stmt.order_by(*(k.desc() for k in keys) if newest_first else keys)
+        count = latest if newest_first else limit
+        if count is not None:
+            stmt = stmt.limit(count)
+        found = self._read(what, lambda c: [convert(r._mapping) for r in c.execute(stmt)])
+        return found[::-1] if newest_first else found
+
     def start_run(
         self, mode: str, *, config_digest: str | None = None, started_ms: int | None = None
     ) -> str:
@@ -343,21 +361,15 @@ class Store:
         ``limit`` keeps the oldest matches; ``latest`` keeps the newest (still oldest first).
         """
         t = tables.orders
-        newest_first = latest is not None
-        keys = (t.c.created_ms, t.c.id)
-        stmt = sa.select(t).order_by(*(k.desc() for k in keys) if newest_first else keys)
+        stmt = sa.select(t)
         if market is not None:
             stmt = stmt.where(t.c.market == market)
         if statuses is not None:
             stmt = stmt.where(t.c.status.in_([OrderStatus(s).value for s in statuses]))
         if since_ms is not None:
             stmt = stmt.where(t.c.created_ms >= since_ms)
-        if limit is not None or latest is not None:
-            stmt = stmt.limit(latest if latest is not None else limit)
-        found = self._read(
-            "read orders", lambda c: [rows.order_from_row(r._mapping) for r in c.execute(stmt)]
-        )
-        return found[::-1] if newest_first else found
+        keys = (t.c.created_ms, t.c.id)
+        return self._read_ordered("read orders", stmt, keys, rows.order_from_row, limit, latest)
 
     def open_orders(self, market: str | None = None) -> list[Order]:
         """Orders the exchange accepted that are still open (status ``open``)."""
@@ -394,21 +406,15 @@ class Store:
     ) -> list[Fill]:
         """Stored fills in time order, optionally filtered; ``latest`` keeps the newest N."""
         t = tables.fills
-        newest_first = latest is not None
-        keys = (t.c.time_ms, t.c.id)
-        stmt = sa.select(t).order_by(*(k.desc() for k in keys) if newest_first else keys)
+        stmt = sa.select(t)
         if market is not None:
             stmt = stmt.where(t.c.market == market)
         if client_order_id is not None:
             stmt = stmt.where(t.c.client_order_id == client_order_id)
         if since_ms is not None:
             stmt = stmt.where(t.c.time_ms >= since_ms)
-        if latest is not None:
-            stmt = stmt.limit(latest)
-        found = self._read(
-            "read fills", lambda c: [rows.fill_from_row(r._mapping) for r in c.execute(stmt)]
-        )
-        return found[::-1] if newest_first else found
+        keys = (t.c.time_ms, t.c.id)
+        return self._read_ordered("read fills", stmt, keys, rows.fill_from_row, None, latest)
 
     def record_signal(self, signal: Signal) -> None:
         """Store a strategy's signal; committed on return."""
@@ -480,8 +486,7 @@ class Store:
 
     def record_event(self, event: Event) -> None:
         """Store an event as JSON under its ``kind``; committed on return."""
-        row = rows.event_to_row(event, self.run_id)
-        self._write(f"record {event.kind} event", lambda c: c.execute(tables.events.insert(), row))
+        self.record_events([event])
 
     def record_events(self, events: Iterable[Event]) -> int:
         """Store many events in one transaction; returns how many."""
@@ -502,18 +507,15 @@ class Store:
         comes as a dict). ``limit`` keeps the first matches, ``latest`` the last ones.
         """
         t = tables.events
-        # Insertion order: event times come from different clocks (bars, wall clock).
-        stmt = sa.select(t).order_by(t.c.id.desc() if latest is not None else t.c.id)
+        stmt = sa.select(t)
         if kind is not None:
             stmt = stmt.where(t.c.kind == kind)
         if since_ms is not None:
             stmt = stmt.where(t.c.time_ms >= since_ms)
-        if limit is not None or latest is not None:
-            stmt = stmt.limit(latest if latest is not None else limit)
-        found = self._read(
-            "read events", lambda c: [rows.event_from_row(r._mapping) for r in c.execute(stmt)]
+        # Insertion order: event times come from different clocks (bars, wall clock).
+        return self._read_ordered(
+            "read events", stmt, (t.c.id,), rows.event_from_row, limit, latest
         )
-        return found[::-1] if latest is not None else found
 
     # -- candles -------------------------------------------------------------------------
 
