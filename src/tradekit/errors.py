@@ -11,7 +11,9 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ExchangeError",
+    "OrderNotSent",
     "OrderRejected",
+    "OrderStateUnknown",
     "PluginError",
     "RateLimited",
     "StorageError",
@@ -78,6 +80,21 @@ class RateLimited(TemporaryExchangeError):
 
 class OrderRejected(ExchangeError):
     """The exchange refused the order (invalid price or volume, insufficient funds...)."""
+
+
+class OrderNotSent(TemporaryExchangeError):
+    """The order provably did not reach the exchange (no connection, 429 before processing).
+
+    Sending the same order again, with the same ``client_order_id``, is safe.
+    """
+
+
+class OrderStateUnknown(ExchangeError):
+    """The order may or may not exist on the exchange (timeout after sending, 5xx, garbled
+    answer): it must be looked up by ``client_order_id``, never sent again blindly."""
+
+    def __init__(self, message: str, *, code: str | None = "order_state_unknown") -> None:
+        super().__init__(message, code=code)
 
 
 class AuthenticationError(ExchangeError):
