@@ -219,6 +219,8 @@ class Order:
     average_price: float | None = None
     fee: float = 0.0
     reason: str = ""
+    #: An entry's exit plan, stored with the order so a restart can protect what it bought.
+    exit_plan: ExitPlan | None = None
 
 
 @attrs.frozen(slots=True)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import cattrs
 
 from tradekit import events as ev
@@ -150,6 +152,7 @@ def order_to_row(order: Order, run_id: str | None = None) -> Row:
         "created_ms": order.created_ms,
         "updated_ms": order.updated_ms,
         "reason": order.reason,
+        "exit_plan": _plan_json(order.exit_plan),
     }
 
 
@@ -170,7 +173,16 @@ def order_from_row(row: Mapping[Any, Any]) -> Order:
         average_price=_opt(row["average_price"]),
         fee=_f(row["fee"]),
         reason=row["reason"],
+        exit_plan=_plan_from_json(row.get("exit_plan")),
     )
+
+
+def _plan_json(plan: ExitPlan | None) -> str | None:
+    return None if plan is None else json.dumps(attrs.asdict(plan), sort_keys=True)
+
+
+def _plan_from_json(text: str | None) -> ExitPlan | None:
+    return None if not text else ExitPlan(**json.loads(text))
 
 
 def fill_to_row(fill: Fill, run_id: str | None = None) -> Row:

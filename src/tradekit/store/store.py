@@ -328,7 +328,8 @@ class Store:
         answers cannot roll an order back.
         """
         row = rows.order_to_row(order, self.run_id)
-        keep = {"client_order_id", "run_id", "created_ms"}
+        # The request (and its exit plan) is fixed when the order is first stored.
+        keep = {"client_order_id", "run_id", "created_ms", "exit_plan"}
         t = tables.orders
 
         def work(conn: Connection) -> None:

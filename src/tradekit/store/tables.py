@@ -115,6 +115,8 @@ orders = sa.Table(
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
+    # JSON of an entry's ExitPlan (migration 0002): a restart protects what the order bought.
+    sa.Column("exit_plan", sa.Text, nullable=True),
 )
 
 fills = sa.Table(
