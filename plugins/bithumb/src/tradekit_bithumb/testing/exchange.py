@@ -253,6 +253,11 @@ class Exchange:
         self.duplicate_policy = duplicate_client_order_id
         self.orderbook_size = Decimal(1)
         self.path_trade_volume = Decimal("0.001")
+        # Replay mode (see replay.py): trades printed without a time of their own (the account's
+        # fills, price-path steps) carry ``clock_ms`` instead of the wall clock, and with
+        # ``print_own_fills`` False the account's own market fills print no public trade.
+        self.clock_ms: int | None = None
+        self.print_own_fills = True
         self.markets: dict[str, MarketInfo] = {
             market: MarketInfo(market, korean, english)
             for market, (korean, english) in markets.items()
@@ -698,9 +703,7 @@ class Exchange:
                 size = order.volume
             if size > 0:
                 self._fill(order, current, size)
-                self._print(
-                    order.market, current, size, None, "BID" if order.side == "bid" else "ASK"
-                )
+                self._print_own(order, current, size)
             self._finish(order, "done")
             self.advance_price(order.market)
             return
@@ -712,7 +715,7 @@ class Exchange:
             assert order.remaining_volume is not None
             size = order.remaining_volume
             self._fill(order, current, size)
-            self._print(order.market, current, size, None, "BID" if order.side == "bid" else "ASK")
+            self._print_own(order, current, size)
         elif order.time_in_force in ("ioc", "fok"):
             self._finish(order, "cancel")
 
@@ -766,6 +769,11 @@ class Exchange:
         order.locked = Decimal(0)
         order.remaining_fee = Decimal(0)
 
+    def _print_own(self, order: Order, price: Decimal, size: Decimal) -> None:
+        """Print the account's own taker fill as a public trade, unless replay mode keeps it out."""
+        if self.print_own_fills:
+            self._print(order.market, price, size, None, "BID" if order.side == "bid" else "ASK")
+
     def _print(
         self, market: str, price: Decimal, volume: Decimal, time_ms: int | None, ask_bid: str
     ) -> Trade:
@@ -774,7 +782,7 @@ class Exchange:
             market=market,
             price=price,
             volume=volume,
-            time_ms=time_ms if time_ms is not None else int(time.time() * 1000),
+            time_ms=time_ms if time_ms is not None else self._now_ms(),
             ask_bid=ask_bid,
             sequential_id=next(self._trade_ids),
             prev_closing_price=ticker.prev_closing_price,
@@ -791,6 +799,9 @@ class Exchange:
         self._events.append(Event("trade", market, trade))
         self._events.append(Event("ticker", market))
         return trade
+
+    def _now_ms(self) -> int:
+        return self.clock_ms if self.clock_ms is not None else int(time.time() * 1000)
 
     def _touch_ticker(self, market: str, price: Decimal) -> Ticker:
         ticker = self.tickers.get(market)
