@@ -183,6 +183,8 @@ class AccountSnapshot(Event):
     markets: tuple[str, ...]
     cash: float
     positions: tuple[PositionState, ...]
+    #: Quantities below the exchange's step carried per market, as ``(market, quantity)``.
+    remainders: tuple[tuple[str, float], ...] = ()
 
 
 @attrs.frozen(slots=True)

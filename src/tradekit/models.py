@@ -251,6 +251,9 @@ class Position:
     highest: float | None = None
     last_price: float | None = None
     status: str = "open"
+    #: Also held in the market but below the exchange's quantity step, so it cannot be sold
+    #: on its own: it goes with the next sale.
+    remainder: float = 0.0
 
     @property
     def unrealized_pnl(self) -> float:

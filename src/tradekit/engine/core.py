@@ -1,28 +1,40 @@
-"""The sync trading core: ledger update -> exits -> risk state -> strategy -> risk chain.
+"""The decision core: the only code that decides and books, in backtest, paper and live.
 
-It applies the bar fill model of ``spec/breakout.md`` step by step for every bar:
+For every closed bar it applies ``spec/breakout.md`` step by step:
 
-1. a pending entry fills at the bar's open;
-2. exits: gap through the stop, stop touched, first take-profit (partial), trailing stop;
+1. orders waiting for this bar fill at its open (the execution port does the filling);
+2. exits against the levels as they stood when the bar opened: gap through the stop, stop
+   touched, first take-profit (partial), then the trailing stop follows the bar's high;
 3. equity at the close, handed to the risk rules (the daily loss limit halts here);
-4. the strategy sees the closed bar; an entry passes the risk chain and the market minimum
-   and waits for the next bar's open.
+4. the strategy sees the closed bar: an entry passes the risk chain, the quantity step, the
+   minimum order and the free cash, and goes to the port; an exit signal closes the position.
 
-The core does no I/O and calls no hook; per bar it creates no objects beyond the bar itself
-(fills, signals and events are created only when they happen).
+Live, :meth:`TradingCore.on_trade` tests the same levels on every trade between bars, so an
+exit goes out the moment a trade crosses it. Where the fills come from is the execution
+port's business (:mod:`tradekit.engine.ports`); the port reports them to
+:meth:`TradingCore.on_order_result`, which books them.
+
+A quantity below the exchange's step cannot be sold: it is carried (``remainder``) and sold
+with the next sale of that market as soon as it makes that sale at least one step larger.
+
+The core does no I/O and calls no hook; per bar it creates no objects beyond the bar itself.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
-from tradekit.engine.positions import Account, MarketState, OpenPosition, PendingEntry
+from tradekit.engine.bar_fills import BarFillModel
+from tradekit.engine.ports import ExecutionPort, OrderRequest
+from tradekit.engine.positions import Account, MarketState, OpenPosition
+from tradekit.engine.rules import VenueRules
 from tradekit.errors import ConfigError, StrategyError
 from tradekit.events import (
     EntryRejected,
+    ErrorEvent,
     Event,
     FillEvent,
     PositionClosed,
@@ -30,35 +42,45 @@ from tradekit.events import (
     SignalEvent,
 )
 from tradekit.interfaces import RiskRule, Strategy
-from tradekit.models import (
-    Bar,
-    Fill,
-    OrderIntent,
-    PositionState,
-    Rejection,
-    Side,
-    Signal,
-    floor8,
-)
+from tradekit.models import Bar, Fill, OrderIntent, PositionState, Rejection, Side, Signal, Trade
 
-__all__ = ["EngineParams", "TradeRecord", "TradingCore"]
+__all__ = [
+    "BUY",
+    "SELL",
+    "EngineParams",
+    "TradeRecord",
+    "TradingCore",
+]
 
 STOP_LOSS = "stop_loss"
 TRAILING_STOP = "trailing_stop"
 TAKE_PROFIT = "take_profit"
 END_OF_DATA = "end_of_data"
 MANUAL = "manual"
+SIGNAL = "signal"
 ENTRY = "entry"
+
+#: Signal actions: ``buy`` asks for an entry, ``sell`` closes the market's position.
+BUY = "buy"
+SELL = "sell"
 
 
 @attrs.frozen
 class EngineParams:
-    """The simulated venue's parameters (``backtest`` block of the config)."""
+    """The account and the simulated venue (``backtest`` / ``paper`` block of the config).
+
+    The defaults reproduce the unrounded fill rules of the spec; a config's ``backtest``
+    block defaults to Bithumb's rules instead (4-decimal quantities, the KRW price grid).
+    """
 
     initial_cash: float = 10_000_000.0
     fee_rate: float = 0.0025
     min_order_value: float = 5000.0
     slippage: float = 0.0
+    quantity_decimals: int = 8
+    price_ticks: tuple[tuple[float, float], ...] | None = None
+    #: Refuse entries the free cash cannot pay for (live always; the spec has no such rule).
+    check_cash: bool = False
 
 
 @attrs.frozen(slots=True)
@@ -90,14 +112,16 @@ def _ignore(_event: Event) -> None:
 
 
 class TradingCore(Account):
-    """One account trading one or several markets bar by bar.
+    """One account trading one or several markets; the only writer of trading state.
 
     Args:
         markets: market ids in config order (ties in time are processed in this order).
         strategy_factory: builds one strategy per market.
         risk_rules: the risk chain, in config order; at least one must size entries.
-        params: cash, fee, minimum order value, slippage.
+        params: cash, fee, minimum order value, slippage, quantity step and price grid.
         emit: receives every event (signals, fills, rejections, halts...).
+        port: where orders are filled; the spec's bar fill model by default.
+        rules: quantity step and price grid per market (default: from ``params``).
     """
 
     def __init__(
@@ -107,6 +131,8 @@ class TradingCore(Account):
         risk_rules: Sequence[RiskRule],
         params: EngineParams = EngineParams(),
         emit: Callable[[Event], None] | None = None,
+        port: ExecutionPort | None = None,
+        rules: Mapping[str, VenueRules] | None = None,
     ) -> None:
         if not any(getattr(rule, "sizes_entries", False) for rule in risk_rules):
             raise ConfigError(
@@ -116,49 +142,46 @@ class TradingCore(Account):
         self.markets = list(markets)
         self.states = {m: MarketState(m, strategy_factory(m)) for m in self.markets}
         self._state_list = [self.states[m] for m in self.markets]
+        default = VenueRules(params.quantity_decimals, params.price_ticks)
+        self.rules: dict[str, VenueRules] = {m: default for m in self.markets}
+        self.rules.update(rules or {})
         self.risk_rules = list(risk_rules)
         self.emit = emit or _ignore
+        if port is None:
+            port = BarFillModel(params.fee_rate, params.slippage, self.rules)
+        self.port = port
+        port.bind(self)
         self.cash = params.initial_cash
         self.equity = params.initial_cash
+        self.fee_rate = params.fee_rate  # live: the exchange's taker fee (cash checks)
+        self.min_order_value = params.min_order_value
+        self.check_cash = params.check_cash
         self.fills: list[Fill] = []
         self.trades: list[TradeRecord] = []
         self.equity_times: array[int] = array("q")
         self.equity_values: array[float] = array("d")
         self.exposed_bars = 0
         self.paused = False
-        self._close_requests: set[str] = set()
-        self._fee = params.fee_rate
-        self._min_value = params.min_order_value
-        self._buy_slip = 1 + params.slippage
-        self._sell_slip = 1 - params.slippage
+        #: Why new entries are refused in every market (e.g. the store is failing), or None.
+        self.entries_blocked: str | None = None
+        self.reserved = 0.0  # cash promised to entries not filled yet
         self._started = False
 
-    # -- operator actions -------------------------------------------------------------
-
-    def request_close(self, market: str) -> None:
-        """Sell the whole position in ``market`` at the next bar's open (reason ``manual``).
-
-        Raises:
-            KeyError: ``market`` is not traded here.
-        """
-        if market not in self.states:
-            raise KeyError(market)
-        self._close_requests.add(market)
-
-    # -- the loop ---------------------------------------------------------------------
+    # -- set-up -----------------------------------------------------------------------
 
     def start(self, time_ms: int | None = None) -> None:
-        """Reset the risk rules to the starting equity (called once, before the first bar)."""
-        equity = self.cash
-        for s in self._state_list:
-            if s.position is not None and s.last_close is not None:
-                equity += s.position.quantity * s.last_close
-        self.equity = equity
+        """Reset the risk rules to the starting equity (once, before the first bar)."""
+        self._mark_equity()
         for rule in self.risk_rules:
-            rule.reset(equity, time_ms)
+            rule.reset(self.equity, time_ms)
         self._started = True
 
-    def restore_account(self, cash: float, positions: Iterable[PositionState]) -> None:
+    def restore_account(
+        self,
+        cash: float,
+        positions: Iterable[PositionState],
+        remainders: Mapping[str, float] | None = None,
+    ) -> None:
         """Continue from a stored account (before the first bar).
 
         Raises:
@@ -171,6 +194,32 @@ class TradingCore(Account):
         self.cash = self.equity = cash
         for state, pos in restored:
             state.position = pos
+            state.stop_armed = pos.stop
+        for market, quantity in (remainders or {}).items():
+            if market in self.states:
+                self.states[market].remainder = quantity
+
+    def block(self, market: str, why: str) -> None:
+        """Take no new entries in ``market`` until restarted (its exits stay watched)."""
+        self.states[market].blocked = why
+        self.emit(ErrorEvent(self._now(market), "orders", f"{market}: {why}"))
+
+    # -- operator actions -------------------------------------------------------------
+
+    def request_close(self, market: str) -> None:
+        """Sell the whole position in ``market`` at market (reason ``manual``).
+
+        Simulated, it fills at the next bar's open; live, at once.
+
+        Raises:
+            KeyError: ``market`` is not traded here.
+        """
+        state = self.states[market]
+        pos = state.position
+        if pos is not None and state.selling is None:
+            self._sell(state, pos, pos.quantity, MANUAL, self._now(market), None)
+
+    # -- the loop ---------------------------------------------------------------------
 
     def run(self, bars: Iterable[Bar]) -> None:
         """Process every bar, then close what is open at the last close (``end_of_data``)."""
@@ -184,17 +233,17 @@ class TradingCore(Account):
         if not self._started:
             self.start()
         state = self.states[bar.market]
-        if state.pending is not None:
-            self._fill_entry(state, bar)
-        if self._close_requests and bar.market in self._close_requests:
-            self._close_requests.discard(bar.market)
-            if state.position is not None:
-                self._sell(
-                    state, state.position, bar.time_ms, bar.open, state.position.quantity, MANUAL
-                )
+        if state.pending is not None or state.selling is not None:
+            self.port.on_bar(bar)
+        state.exit_failed = False  # a refused exit is tried again once per bar
         pos = state.position
         if pos is not None:
-            self._exits(state, pos, bar)
+            if state.selling is None:
+                self._bar_exits(state, pos, bar)
+            elif pos.take_profit_reached:  # a sale is out (live): the stop still trails
+                if pos.highest is None or bar.high > pos.highest:
+                    pos.highest = bar.high
+                self._raise_trailing_stop(state, pos)
         state.last_close = bar.close
         state.last_time_ms = bar.time_ms
         equity = self.cash
@@ -204,6 +253,8 @@ class TradingCore(Account):
             if p is not None:
                 equity += p.quantity * s.last_close  # type: ignore[operator]
                 exposed = True
+            if s.remainder:
+                equity += s.remainder * s.last_close  # type: ignore[operator]
         self.equity = equity
         time_ms = bar.time_ms
         self.equity_times.append(time_ms)
@@ -221,133 +272,338 @@ class TradingCore(Account):
                 f"strategy {type(state.strategy).__name__} failed on {bar.market} "
                 f"at {bar.time_ms}: {type(exc).__name__}: {exc}"
             ) from exc
-        if signal is not None and state.position is None and state.pending is None:
-            self._consider_entry(state, signal, bar)
+        if signal is not None:
+            self._on_signal(state, signal, bar)
+        pos = state.position
+        # Levels raised during this bar are first tested in the next one (spec step 2).
+        state.stop_armed = None if pos is None else pos.stop
+
+    def on_trade(self, trade: Trade) -> None:
+        """A live trade between bars: sell at once if it crosses the stop or take-profit.
+
+        The levels are those armed when the bar opened; the trailing stop follows the bar's
+        high when the bar closes, as in the backtest.
+        """
+        state = self.states.get(trade.market)
+        if state is None:
+            return
+        pos = state.position
+        if pos is None or state.selling is not None or state.exit_failed:
+            return
+        price = trade.price
+        stop = state.stop_armed
+        if stop is not None and price <= stop:
+            reason = TRAILING_STOP if pos.take_profit_reached else STOP_LOSS
+            self._sell(state, pos, pos.quantity, reason, trade.time_ms, price)
+        elif not pos.take_profit_reached:
+            tp = pos.take_profit_price
+            if tp is not None and price >= tp:
+                self._take_profit(state, pos, price, trade.time_ms)
+                if pos.highest is None or price > pos.highest:
+                    pos.highest = price
 
     def finish(self) -> None:
-        """Sell what is still open at each market's last close; drop pending entries."""
+        """Sell what is still open at each market's last close; drop orders not filled."""
+        self.port.discard()
         closing = []
         for state in self._state_list:
-            state.pending = None
             pos = state.position
-            if pos is not None and state.last_close is not None:
+            if pos is not None and state.last_close is not None and state.selling is None:
                 closing.append((state.last_time_ms, state, pos))
         for time_ms, state, pos in sorted(closing, key=lambda c: c[0] or 0):
             assert time_ms is not None
             assert state.last_close is not None
-            self._sell(state, pos, time_ms, state.last_close, pos.quantity, END_OF_DATA)
-        equity = self.cash
-        for s in self._state_list:
-            if s.position is not None and s.last_close is not None:
-                equity += s.position.quantity * s.last_close
-        self.equity = equity
+            self._sell(state, pos, pos.quantity, END_OF_DATA, time_ms, state.last_close)
+        self._mark_equity()
 
     # -- decisions --------------------------------------------------------------------
 
+    def _bar_exits(self, state: MarketState, pos: OpenPosition, bar: Bar) -> None:
+        """Spec step 2 against the levels as they stood at the bar's open.
+
+        Live, trades have normally fired these already; this catches what missed trades hid.
+        """
+        stop = state.stop_armed
+        if stop is not None and pos.opened_ms < bar.time_ms and bar.open <= stop:
+            reason = TRAILING_STOP if pos.take_profit_reached else STOP_LOSS
+            self._sell(state, pos, pos.quantity, reason, bar.time_ms, bar.open)
+        elif stop is not None and bar.low <= stop:
+            reason = TRAILING_STOP if pos.take_profit_reached else STOP_LOSS
+            self._sell(state, pos, pos.quantity, reason, bar.time_ms, stop)
+        elif not pos.take_profit_reached:
+            tp = pos.take_profit_price
+            if tp is not None and bar.high >= tp:
+                self._take_profit(state, pos, max(bar.open, tp), bar.time_ms)
+                if state.position is pos:
+                    pos.highest = bar.high
+                    self._raise_trailing_stop(state, pos)
+        else:
+            if pos.highest is None or bar.high > pos.highest:
+                pos.highest = bar.high
+            self._raise_trailing_stop(state, pos)
+
+    def _take_profit(self, state: MarketState, pos: OpenPosition, price: float, t: int) -> None:
+        """Sell the take-profit share (all of it if the rest would be below the minimum)."""
+        part = self.rules[state.market].floor_quantity(pos.quantity * pos.take_profit_fraction)
+        if (pos.quantity - part) * price < self.min_order_value:
+            self._sell(state, pos, pos.quantity, TAKE_PROFIT, t, price)
+            return
+        pos.take_profit_reached = True  # reached when touched, sold or not (spec step 2)
+        if part > 0:
+            self._sell(state, pos, part, TAKE_PROFIT, t, price)
+
+    def _raise_trailing_stop(self, state: MarketState, pos: OpenPosition) -> None:
+        before = pos.stop
+        pos.raise_trailing_stop()
+        if pos.stop is not None and pos.stop != before:
+            pos.stop = self.rules[state.market].price_down(pos.stop)
+
+    def _on_signal(self, state: MarketState, signal: Signal, bar: Bar) -> None:
+        action = signal.action
+        if action == BUY:
+            if state.position is None and state.pending is None and state.selling is None:
+                self._consider_entry(state, signal, bar)
+        elif action == SELL:
+            pos = state.position
+            if pos is not None and state.selling is None:
+                self.emit(SignalEvent(bar.time_ms, signal))
+                self._sell(state, pos, pos.quantity, SIGNAL, bar.time_ms, None)
+        else:
+            raise StrategyError(
+                f"strategy {type(state.strategy).__name__} returned a signal with action "
+                f"{action!r} on {bar.market} at {bar.time_ms}; expected 'buy' or 'sell'"
+            )
+
     def _consider_entry(self, state: MarketState, signal: Signal, bar: Bar) -> None:
         self.emit(SignalEvent(bar.time_ms, signal))
-        if self.paused:
-            self.emit(EntryRejected(bar.time_ms, bar.market, "paused", "trading is paused"))
+        market = bar.market
+        refused = "paused" if self.paused else None
+        why = "trading is paused"
+        if refused is None and state.blocked is not None:
+            refused, why = "blocked", state.blocked
+        if refused is None and self.entries_blocked is not None:
+            refused, why = "blocked", self.entries_blocked
+        if refused is not None:
+            self.emit(EntryRejected(bar.time_ms, market, refused, why))
             return
-        intent = OrderIntent(bar.market, Side.BUY, bar.close, None, ENTRY, bar.time_ms, signal)
+        intent = OrderIntent(market, Side.BUY, bar.close, None, ENTRY, bar.time_ms, signal)
         for rule in self.risk_rules:
             verdict = rule.check(intent, self)
             if isinstance(verdict, Rejection):
-                self.emit(EntryRejected(bar.time_ms, bar.market, verdict.rule, verdict.reason))
+                self.emit(EntryRejected(bar.time_ms, market, verdict.rule, verdict.reason))
                 return
             intent = verdict
-        quantity = intent.quantity
-        if quantity is None or quantity <= 0:
-            self.emit(EntryRejected(bar.time_ms, bar.market, "sizing", "no quantity was set"))
+        if intent.quantity is None or intent.quantity <= 0:
+            self.emit(EntryRejected(bar.time_ms, market, "sizing", "no quantity was set"))
             return
-        if quantity * bar.close < self._min_value:
+        quantity = self.rules[market].floor_quantity(intent.quantity)
+        value = quantity * bar.close
+        if value < self.min_order_value:
             self.emit(
                 EntryRejected(
                     bar.time_ms,
-                    bar.market,
+                    market,
                     "min_order_value",
-                    f"order value {quantity * bar.close:,.2f} is below the minimum "
-                    f"{self._min_value:,.0f}",
+                    f"order value {value:,.2f} is below the minimum {self.min_order_value:,.0f}",
                 )
             )
             return
-        state.pending = PendingEntry(quantity, signal.exit_plan, signal)
-
-    # -- fills ------------------------------------------------------------------------
-
-    def _record(self, fill: Fill) -> None:
-        self.fills.append(fill)
-        self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
-
-    def _fill_entry(self, state: MarketState, bar: Bar) -> None:
-        pending = state.pending
-        assert pending is not None
-        state.pending = None
-        price = bar.open * self._buy_slip
-        quantity = pending.quantity
-        notional = price * quantity
-        fee = notional * self._fee
-        self.cash -= notional + fee
-        pos = OpenPosition(quantity, price, bar.time_ms, notional + fee, pending.exit_plan)
-        state.position = pos
-        self._record(Fill(bar.time_ms, state.market, Side.BUY, price, quantity, fee, ENTRY))
-        self.emit(PositionOpened(bar.time_ms, pos.snapshot(state.market, bar.open)))
+        cost = value * (1 + self.fee_rate)
+        free = self.cash - self.reserved
+        if cost > free and self.check_cash:
+            self.emit(
+                EntryRejected(
+                    bar.time_ms,
+                    market,
+                    "cash",
+                    f"order value {value:,.0f} and its fee are more than the free cash {free:,.0f}",
+                )
+            )
+            return
+        request = OrderRequest(
+            market,
+            Side.BUY,
+            quantity,
+            ENTRY,
+            bar.time_ms,
+            bar.close,
+            exit_plan=signal.exit_plan,
+            signal=signal,
+        )
+        state.pending = request
+        state.reserved = cost
+        self.reserved += cost
+        self.port.submit(request)
 
     def _sell(
         self,
         state: MarketState,
         pos: OpenPosition,
-        time_ms: int,
-        price: float,
         quantity: float,
         reason: str,
+        time_ms: int,
+        price: float | None,
     ) -> None:
-        price *= self._sell_slip
-        notional = price * quantity
-        fee = notional * self._fee
-        self.cash += notional - fee
-        pos.proceeds += notional - fee
-        self._record(Fill(time_ms, state.market, Side.SELL, price, quantity, fee, reason))
-        if quantity >= pos.quantity:
-            state.position = None
-            trade = TradeRecord(
-                state.market,
-                pos.opened_ms,
-                time_ms,
-                pos.entry_price,
-                pos.quantity,
-                pos.cost,
-                pos.proceeds,
-                reason,
-            )
-            self.trades.append(trade)
-            self.emit(PositionClosed(time_ms, pos.snapshot(state.market, price), trade.pnl, reason))
-        else:
-            # The quantity left is rounded to 8 decimals (spec step 2).
-            pos.quantity = round(pos.quantity - quantity, 8)
+        """Ask the port to sell; a sale of the whole position takes the remainder along."""
+        rules = self.rules[state.market]
+        closes = quantity >= pos.quantity
+        if closes:
+            quantity = rules.floor_quantity(pos.quantity + state.remainder)
+        if quantity <= 0:
+            # Below the exchange's step: nothing can be sold; carried into the next sale.
+            self._close_unsold(state, pos, reason, time_ms)
+            return
+        state.selling = reason
+        request = OrderRequest(
+            state.market, Side.SELL, quantity, reason, time_ms, price or 0.0, price, closes
+        )
+        if price is None and state.last_close is not None:
+            request = attrs.evolve(request, reference=state.last_close)
+        self.port.submit(request)
 
-    def _exits(self, state: MarketState, pos: OpenPosition, bar: Bar) -> None:
-        stop = pos.stop
-        if stop is not None and pos.opened_ms != bar.time_ms and bar.open <= stop:
-            reason = TRAILING_STOP if pos.take_profit_reached else STOP_LOSS
-            self._sell(state, pos, bar.time_ms, bar.open, pos.quantity, reason)
-        elif stop is not None and bar.low <= stop:
-            reason = TRAILING_STOP if pos.take_profit_reached else STOP_LOSS
-            self._sell(state, pos, bar.time_ms, stop, pos.quantity, reason)
-        elif not pos.take_profit_reached:
-            tp = pos.take_profit_price
-            if tp is not None and bar.high >= tp:
-                price = max(bar.open, tp)
-                part = floor8(pos.quantity * pos.take_profit_fraction)
-                if (pos.quantity - part) * price < self._min_value:
-                    self._sell(state, pos, bar.time_ms, price, pos.quantity, TAKE_PROFIT)
-                    return
-                if part > 0:
-                    self._sell(state, pos, bar.time_ms, price, part, TAKE_PROFIT)
-                pos.take_profit_reached = True
-                pos.highest = bar.high
-                pos.raise_trailing_stop()
+    # -- booking ----------------------------------------------------------------------
+
+    def on_order_result(
+        self,
+        request: OrderRequest,
+        fills: Sequence[Fill],
+        failure: str | None = None,
+        *,
+        unknown: bool = False,
+    ) -> None:
+        """Book what an order did: its fills first, then any failure."""
+        state = self.states[request.market]
+        if request.side is Side.BUY:
+            if state.pending is request:
+                state.pending = None
+                self.reserved = max(0.0, self.reserved - state.reserved)
+                state.reserved = 0.0
+            for fill in fills:
+                self._book_buy(state, fill, request)
         else:
-            if pos.highest is None or bar.high > pos.highest:
-                pos.highest = bar.high
-            pos.raise_trailing_stop()
+            if state.selling is not None:
+                state.selling = None
+            for fill in fills:
+                self._book_sell(state, fill)
+        if failure is not None:
+            self._failed(state, request, failure, unknown=unknown, filled=bool(fills))
+
+    def _failed(
+        self, state: MarketState, request: OrderRequest, why: str, *, unknown: bool, filled: bool
+    ) -> None:
+        market = request.market
+        if unknown:
+            state.blocked = f"{request.reason} order: fate unknown ({why}); check the account"
+        if request.side is Side.BUY:
+            if not filled:
+                self.emit(EntryRejected(request.time_ms, market, "exchange", why))
+            if unknown:
+                self.emit(ErrorEvent(self._now(market), "orders", f"{market}: {state.blocked}"))
+            return
+        state.exit_failed = True  # tried again on the next bar, not on every trade
+        self.emit(ErrorEvent(self._now(market), "orders", f"{market}: {request.reason} sell: {why}"))
+        pos = state.position
+        last = state.last_close or request.reference
+        if pos is not None and not unknown and pos.quantity * last < self.min_order_value:
+            # Refused, and worth less than any order the exchange takes: carry it.
+            self._close_unsold(state, pos, request.reason, request.time_ms)
+
+    def _book_buy(self, state: MarketState, fill: Fill, request: OrderRequest) -> None:
+        cost = fill.price * fill.quantity + fill.fee
+        self.cash -= cost
+        self.fills.append(fill)
+        pos = state.position
+        if pos is None:
+            plan = request.exit_plan
+            pos = OpenPosition.opened(fill.quantity, fill.price, fill.time_ms, cost, plan)
+            self._to_grid(state.market, pos)
+            state.position = pos
+            state.stop_armed = pos.stop
+            self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
+            self.emit(PositionOpened(fill.time_ms, pos.snapshot(state.market, fill.price)))
+            return
+        # A further fill of the same entry: one position at the average price.
+        pos.add(fill.quantity, fill.price, cost)
+        self._to_grid(state.market, pos)
+        state.stop_armed = pos.stop
+        self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
+
+    def _book_sell(self, state: MarketState, fill: Fill) -> None:
+        net = fill.price * fill.quantity - fill.fee
+        self.cash += net
+        self.fills.append(fill)
+        self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
+        pos = state.position
+        if pos is None:  # only carried remainder was sold
+            state.remainder = max(0.0, round(state.remainder - fill.quantity, 8))
+            return
+        pos.proceeds += net
+        left = round(pos.quantity - fill.quantity, 8)  # spec: the rest is rounded to 8 decimals
+        if left < 0:  # the sale took the carried remainder along
+            state.remainder = max(0.0, round(state.remainder + left, 8))
+            left = 0.0
+        sold_out = self.rules[state.market].floor_quantity(left + state.remainder) <= 0
+        if left > 0 and not sold_out:
+            pos.quantity = left
+            return
+        state.remainder = round(state.remainder + left, 8)
+        quantity = pos.quantity
+        pos.quantity = 0.0
+        self._closed(state, pos, quantity, fill.time_ms, fill.price, fill.reason)
+
+    def _close_unsold(self, state: MarketState, pos: OpenPosition, reason: str, t: int) -> None:
+        state.remainder = round(state.remainder + pos.quantity, 8)
+        quantity, pos.quantity = pos.quantity, 0.0
+        self._closed(state, pos, quantity, t, state.last_close or pos.entry_price, reason)
+
+    def _closed(
+        self,
+        state: MarketState,
+        pos: OpenPosition,
+        quantity: float,
+        time_ms: int,
+        price: float,
+        reason: str,
+    ) -> None:
+        state.position = None
+        state.stop_armed = None
+        trade = TradeRecord(
+            state.market,
+            pos.opened_ms,
+            time_ms,
+            pos.entry_price,
+            quantity,
+            pos.cost,
+            pos.proceeds,
+            reason,
+        )
+        self.trades.append(trade)
+        closed = pos.snapshot(state.market, price)
+        self.emit(PositionClosed(time_ms, attrs.evolve(closed, quantity=quantity), trade.pnl, reason))
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _to_grid(self, market: str, pos: OpenPosition) -> None:
+        rules = self.rules[market]
+        if pos.stop is not None:
+            pos.stop = rules.price_down(pos.stop)
+        if pos.take_profit_price is not None:
+            pos.take_profit_price = rules.price_up(pos.take_profit_price)
+
+    def _mark_equity(self) -> None:
+        equity = self.cash
+        for s in self._state_list:
+            price = s.last_close
+            pos = s.position
+            if pos is not None:
+                equity += pos.quantity * (price if price is not None else pos.entry_price)
+            if s.remainder and price is not None:
+                equity += s.remainder * price
+        self.equity = equity
+
+    def _now(self, market: str) -> int:
+        return self.states[market].last_time_ms or 0
+
+    def remainders(self) -> dict[str, float]:
+        """Quantities below the step carried per market (sold with the next sale)."""
+        return {s.market: s.remainder for s in self._state_list if s.remainder}

@@ -6,22 +6,15 @@ snapshots.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tradekit.interfaces import Strategy
-from tradekit.models import ExitPlan, Position, PositionState, Signal
+from tradekit.models import ExitPlan, Position, PositionState
 
-__all__ = ["Account", "MarketState", "OpenPosition", "PendingEntry"]
+if TYPE_CHECKING:
+    from tradekit.engine.ports import OrderRequest
 
-
-class PendingEntry:
-    """An entry decided on a bar's close, waiting for the next bar's open."""
-
-    __slots__ = ("exit_plan", "quantity", "signal", "time_ms")
-
-    def __init__(self, quantity: float, exit_plan: ExitPlan, signal: Signal) -> None:
-        self.quantity = quantity
-        self.exit_plan = exit_plan
-        self.signal = signal
-        self.time_ms = signal.time_ms
+__all__ = ["Account", "MarketState", "OpenPosition"]
 
 
 class OpenPosition:
@@ -56,6 +49,26 @@ class OpenPosition:
         self.trailing_stop = plan.trailing_stop
         self.take_profit_reached = False
         self.highest: float | None = None
+
+    @classmethod
+    def opened(
+        cls, quantity: float, price: float, opened_ms: int, cost: float, plan: ExitPlan | None
+    ) -> OpenPosition:
+        """A position just bought, protected by ``plan`` (no plan: no exits)."""
+        return cls(quantity, price, opened_ms, cost, plan or ExitPlan())
+
+    def add(self, quantity: float, price: float, cost: float) -> None:
+        """A further fill of the entry: one position at the average price, levels moved along."""
+        total = self.quantity + quantity
+        average = (self.entry_price * self.quantity + price * quantity) / total
+        ratio = average / self.entry_price
+        self.quantity = round(total, 8)
+        self.entry_price = average
+        self.cost += cost
+        if self.stop is not None:
+            self.stop *= ratio
+        if self.take_profit_price is not None:
+            self.take_profit_price *= ratio
 
     def raise_trailing_stop(self) -> None:
         """Move the stop up to ``highest x (1 - trailing_stop)`` if that is higher."""
@@ -96,9 +109,10 @@ class OpenPosition:
         pos.highest = state.highest
         return pos
 
-    def snapshot(self, market: str, last_price: float | None) -> Position:
+    def snapshot(self, market: str, last_price: float | None, remainder: float = 0.0) -> Position:
         """A frozen copy for events, the store and the API."""
         return Position(
+            remainder=remainder,
             market=market,
             quantity=self.quantity,
             entry_price=self.entry_price,
@@ -114,13 +128,35 @@ class OpenPosition:
 class MarketState:
     """Everything the engine tracks for one market."""
 
-    __slots__ = ("last_close", "last_time_ms", "market", "pending", "position", "strategy")
+    __slots__ = (
+        "blocked",
+        "exit_failed",
+        "last_close",
+        "last_time_ms",
+        "market",
+        "pending",
+        "position",
+        "remainder",
+        "reserved",
+        "selling",
+        "stop_armed",
+        "strategy",
+    )
 
     def __init__(self, market: str, strategy: Strategy) -> None:
         self.market = market
         self.strategy = strategy
-        self.pending: PendingEntry | None = None
+        self.pending: OrderRequest | None = None  # an entry sent, not filled yet
+        self.reserved = 0.0  # cash the pending entry may need, fee included
+        self.selling: str | None = None  # reason of a sale sent, not finished yet
         self.position: OpenPosition | None = None
+        #: Held but below the quantity step: sold with the next sale of this market.
+        self.remainder = 0.0
+        #: The stop as it stood when the current bar opened (a stop raised during a bar is
+        #: first tested in the next one).
+        self.stop_armed: float | None = None
+        self.exit_failed = False  # an exit failed in this bar: tried again on the next one
+        self.blocked: str | None = None  # why this market takes no new entries (needs a human)
         self.last_close: float | None = None
         self.last_time_ms: int | None = None
 
@@ -136,13 +172,16 @@ class Account:
         """A snapshot of the open position in ``market``."""
         state = self.states[market]
         pos = state.position
-        return None if pos is None else pos.snapshot(market, state.last_close)
+        if pos is None:
+            return None
+        return pos.snapshot(market, state.last_close, state.remainder)
 
     def positions(self) -> list[Position]:
-        """Snapshots of every open position."""
+        """Snapshots of every open position (its ``remainder``: held below the step)."""
         return [p for p in (self.position(m) for m in self.markets) if p is not None]
 
-    def account_state(self) -> tuple[float, list[PositionState]]:
-        """Cash and every open position's full state (what a restart needs)."""
+    def account_state(self) -> tuple[float, list[PositionState], dict[str, float]]:
+        """Cash, every open position's full state and the carried remainders (for restarts)."""
         held = [(m, self.states[m].position) for m in self.markets]
-        return self.cash, [pos.state(m) for m, pos in held if pos is not None]
+        remainders = {m: s.remainder for m, s in self.states.items() if s.remainder}
+        return self.cash, [pos.state(m) for m, pos in held if pos is not None], remainders
