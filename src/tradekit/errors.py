@@ -85,8 +85,15 @@ class OrderRejected(ExchangeError):
 class OrderNotSent(TemporaryExchangeError):
     """The order provably did not reach the exchange (no connection, 429 before processing).
 
-    Sending the same order again, with the same ``client_order_id``, is safe.
+    Sending the same order again, with the same ``client_order_id``, is safe. ``retry_after``
+    is the exchange's hint in seconds (a 429's ``Retry-After``), when it gave one.
     """
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, code=code)
 
 
 class OrderStateUnknown(ExchangeError):

@@ -139,7 +139,22 @@ class Exchange(Protocol):
     async def balances(self) -> Mapping[str, Balance]: ...
 
     async def place_order(self, order: Order) -> Order:
-        """Send an order carrying ``client_order_id``; a retry must not create a second one."""
+        """Send an order carrying ``client_order_id``: exactly one attempt, never retried here.
+
+        The connector neither retries nor looks the order up; the caller (``OrderExecutor``)
+        alone does both, so the rule that no order is sent twice lives in one place.
+
+        Returns:
+            The order as the exchange accepted it (``exchange_order_id`` set, status from
+            the answer).
+
+        Raises:
+            OrderRejected: the exchange refused it; never send it again.
+            OrderNotSent: it provably never reached the exchange (no connection, 429);
+                sending it again with the same ``client_order_id`` is safe.
+            OrderStateUnknown: it may or may not exist (timeout after sending, 5xx, garbled
+                answer); look it up by ``client_order_id``, never send it again blindly.
+        """
         ...
 
     async def get_order(self, client_order_id: str) -> Order | None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,10 @@ from tradekit_bithumb.testing import FakeBithumb
 from tradekit.errors import (
     AuthenticationError,
     ExchangeError,
+    OrderNotSent,
     OrderRejected,
+    OrderStateUnknown,
+    RateLimited,
     TemporaryExchangeError,
 )
 from tradekit.models import OrderStatus, Side, Timeframe
@@ -287,102 +291,223 @@ async def test_order_not_ready_is_retried(fake_bithumb: FakeBithumb, client: Bit
     assert fake_bithumb.faults.count("order_not_ready") == 2
 
 
-# ---- no retry may ever create a second order ------------------------------------------------
+# ---- placing an order: one attempt, classified ----------------------------------------------
+#
+# The connector never retries an order nor looks it up (the OrderExecutor owns both): each
+# outcome is one POST, no look-up, no backoff sleep, and an exception that says what the POST
+# proves about the order.
+
+
+def posts(server: FakeBithumb, path: str = "/v2/orders") -> list[Any]:
+    return server.requests_to("POST", path)
+
+
+def assert_one_attempt(server: FakeBithumb, sleeps: Sleeps, path: str = "/v2/orders") -> None:
+    assert len(posts(server, path)) == 1
+    assert server.requests_to("GET", "/v1/order") == []  # no look-up
+    assert server.requests_to("GET", "/v1/orders") == []
+    assert sleeps.delays == []  # no backoff: nothing was retried
+
+
+@pytest.mark.anyio
+async def test_placed_order_is_sent_once_and_returned(
+    fake_bithumb: FakeBithumb, client: BithumbClient, sleeps: Sleeps
+) -> None:
+    placed = await buy_limit(client, "sig-ok")
+    (created,) = fake_bithumb.orders
+    assert placed.exchange_order_id == created.order_id
+    assert (placed.status, placed.client_order_id) == (OrderStatus.OPEN, "sig-ok")
+    assert_one_attempt(fake_bithumb, sleeps)
+
+
+@pytest.mark.anyio
+async def test_refused_order_is_order_rejected(
+    fake_bithumb: FakeBithumb, client: BithumbClient, sleeps: Sleeps
+) -> None:
+    with pytest.raises(OrderRejected) as info:
+        await client.place_order(
+            "KRW-BTC",
+            "bid",
+            "limit",
+            price=Decimal(40_000_000),
+            volume=Decimal(1),  # 40,000,000 KRW > the 10,000,000 KRW balance
+            client_order_id="sig-poor",
+        )
+    assert info.value.code == "insufficient_funds_bid"
+    assert fake_bithumb.orders == []
+    assert_one_attempt(fake_bithumb, sleeps)
+
+
+@pytest.mark.anyio
+async def test_429_is_order_not_sent_with_the_servers_hint(
+    fake_bithumb: FakeBithumb, client: BithumbClient, sleeps: Sleeps
+) -> None:
+    fake_bithumb.faults.rate_limit_next(1, "POST /v2/orders", retry_after=1.5)
+    with pytest.raises(OrderNotSent) as info:
+        await buy_limit(client, "sig-429")
+    assert isinstance(info.value, TemporaryExchangeError)  # safe to send again
+    assert not isinstance(info.value, RateLimited)
+    assert (info.value.code, info.value.retry_after) == ("too_many_requests", 1.5)
+    assert fake_bithumb.orders == []
+    assert [r.status for r in posts(fake_bithumb)] == [429]
+    assert_one_attempt(fake_bithumb, sleeps)
+
+
+@pytest.mark.anyio
+async def test_refused_connection_is_order_not_sent(
+    fake_bithumb: FakeBithumb, sleeps: Sleeps
+) -> None:
+    with socket.socket() as probe:  # a port on 127.0.0.1 that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with BithumbClient(
+        f"http://127.0.0.1:{port}",
+        api_key=fake_bithumb.api_key,
+        api_secret=fake_bithumb.api_secret,
+        sleep=sleeps,
+    ) as nowhere:
+        with pytest.raises(OrderNotSent) as info:
+            await buy_limit(nowhere, "sig-refused")
+    assert info.value.code == "connect_error"
+    assert info.value.retry_after is None
+    assert sleeps.delays == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [500, 503])
+async def test_5xx_is_order_state_unknown(
+    fake_bithumb: FakeBithumb, client: BithumbClient, sleeps: Sleeps, status: int
+) -> None:
+    fake_bithumb.faults.fail_next("POST /v2/orders", status=status)
+    with pytest.raises(OrderStateUnknown) as info:
+        await buy_limit(client, "sig-5xx")
+    assert info.value.code == "order_state_unknown"
+    assert not isinstance(info.value, TemporaryExchangeError)  # never re-sent blindly
+    assert f"HTTP {status}" in str(info.value)
+    assert [(p.status, p.fault) for p in posts(fake_bithumb)] == [(status, "fail")]
+    assert_one_attempt(fake_bithumb, sleeps)
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("drop", [False, True], ids=["timeout", "dropped-connection"])
-async def test_lost_answer_is_looked_up_and_there_is_exactly_one_order(
-    fake_bithumb: FakeBithumb, impatient: BithumbClient, drop: bool
+async def test_lost_answer_is_order_state_unknown_and_the_order_exists_once(
+    fake_bithumb: FakeBithumb, impatient: BithumbClient, sleeps: Sleeps, drop: bool
 ) -> None:
     fake_bithumb.faults.timeout_after_accept_next("POST /v2/orders", delay=10, drop=drop)
-    placed = await buy_limit(impatient, "sig-timeout")
-    (created,) = fake_bithumb.orders_for_client_order_id("sig-timeout")
-    assert placed.exchange_order_id == created.order_id
-    assert placed.status is OrderStatus.OPEN
-    assert len(fake_bithumb.orders) == 1
-    assert len(fake_bithumb.requests_to("POST", "/v2/orders")) == 1  # not re-sent
-    (lookup,) = fake_bithumb.requests_to("GET", "/v1/order")
-    assert lookup.params == {"client_order_id": "sig-timeout"}
+    with pytest.raises(OrderStateUnknown) as info:
+        await buy_limit(impatient, "sig-lost")
+    assert info.value.code == "order_state_unknown"
+    # Bithumb did create it: only a look-up (the caller's) can tell.
+    assert len(fake_bithumb.orders_for_client_order_id("sig-lost")) == 1
     assert fake_bithumb.balance("KRW").locked == Decimal(401_000)  # locked once
+    assert_one_attempt(fake_bithumb, sleeps)
+    found = await impatient.get_order(client_order_id="sig-lost")
+    assert found is not None
+    assert found.exchange_order_id == fake_bithumb.orders[0].order_id
 
 
 @pytest.mark.anyio
-async def test_failed_post_is_looked_up_then_resent_with_the_same_id(
-    fake_bithumb: FakeBithumb, client: BithumbClient
+async def test_unreadable_success_answer_is_order_state_unknown(
+    fake_bithumb: FakeBithumb, client: BithumbClient, sleeps: Sleeps
 ) -> None:
-    fake_bithumb.faults.fail_next("POST /v2/orders", status=500)
-    placed = await buy_limit(client, "sig-5xx")
-    posts = fake_bithumb.requests_to("POST", "/v2/orders")
-    assert [(p.status, p.fault) for p in posts] == [(500, "fail"), (201, None)]
-    assert posts[1].params["client_order_id"] == "sig-5xx"
-    # The failed first POST is not parsed by the fake; its signed query hash shows that both
-    # attempts sent the very same order, client_order_id included.
-    sent = "market=KRW-BTC&side=bid&order_type=limit&price=40000000&volume=0.01"
-    expected = hashlib.sha512(f"{sent}&client_order_id=sig-5xx".encode()).hexdigest()
-    assert [token_claims(p.headers)["query_hash"] for p in posts] == [expected, expected]
-    lookups = fake_bithumb.requests_to("GET", "/v1/order")
-    assert [(r.status, r.params) for r in lookups] == [(404, {"client_order_id": "sig-5xx"})]
-    (created,) = fake_bithumb.orders
-    assert placed.exchange_order_id == created.order_id
+    # A 200 whose body is not an order (no order_id): garbled, so the order may exist.
+    fake_bithumb.faults.fail_next("POST /v2/orders", status=200, name="garbled")
+    with pytest.raises(OrderStateUnknown) as info:
+        await buy_limit(client, "sig-garbled")
+    assert "malformed response" in str(info.value)
+    assert isinstance(info.value.__cause__, ExchangeError)
+    assert info.value.__cause__.code == "malformed_response"
+    assert [p.status for p in posts(fake_bithumb)] == [200]
+    assert_one_attempt(fake_bithumb, sleeps)
 
 
 @pytest.mark.anyio
-async def test_lookup_that_keeps_failing_never_resends(
-    fake_bithumb: FakeBithumb, impatient: BithumbClient
+async def test_refused_key_is_an_authentication_error(
+    fake_bithumb: FakeBithumb, sleeps: Sleeps
 ) -> None:
-    fake_bithumb.faults.timeout_after_accept_next("POST /v2/orders", delay=10)
-    fake_bithumb.faults.fail_next("GET /v1/order", status=503, times=4)
-    with pytest.raises(TemporaryExchangeError):
-        await buy_limit(impatient, "sig-unknown")
-    assert len(fake_bithumb.requests_to("POST", "/v2/orders")) == 1
-    assert len(fake_bithumb.orders) == 1  # it exists; the caller must look it up later
+    fake_bithumb.set_price("KRW-BTC", 50_000_000)
+    secret = "a-wrong-secret-that-is-long-enough-for-hs256"
+    async with make_client(fake_bithumb, sleeps, api_secret=secret) as wrong:
+        with pytest.raises(AuthenticationError):
+            await buy_limit(wrong, "sig-auth")
+    assert fake_bithumb.orders == []
+    assert_one_attempt(fake_bithumb, sleeps)
 
 
 @pytest.mark.anyio
-async def test_order_not_ready_during_the_lookup(
-    fake_bithumb: FakeBithumb, impatient: BithumbClient
-) -> None:
-    fake_bithumb.faults.timeout_after_accept_next("POST /v2/orders", delay=10)
-    fake_bithumb.faults.order_not_ready_next(1)
-    placed = await buy_limit(impatient, "sig-nr")
-    assert placed.exchange_order_id == fake_bithumb.orders[0].order_id
-    assert len(fake_bithumb.orders) == 1
-
-
-@pytest.mark.anyio
-async def test_refused_duplicate_id_returns_the_existing_order(sleeps: Sleeps) -> None:
+async def test_taken_client_order_id_is_order_state_unknown(sleeps: Sleeps) -> None:
+    # A Bithumb that refuses a re-sent id (instead of answering with the existing order):
+    # the order exists, so it is neither rejected nor returned here; the caller looks it up.
     with FakeBithumb(duplicate_client_order_id="reject") as server:
         server.set_price("KRW-BTC", 50_000_000)
         async with make_client(server, sleeps) as client:
             first = await buy_limit(client, "dup")
-            again = await buy_limit(client, "dup")
-        assert again.exchange_order_id == first.exchange_order_id
+            with pytest.raises(OrderStateUnknown) as info:
+                await buy_limit(client, "dup")
+        assert "duplicate_client_order_id" in str(info.value)
         assert server.duplicate_client_order_ids == ["dup"]
-        assert len(server.orders) == 1
+        assert [o.order_id for o in server.orders] == [first.exchange_order_id]
+        assert len(posts(server)) == 2  # one per call
+        assert server.requests_to("GET", "/v1/order") == []
+        assert sleeps.delays == []
 
 
 @pytest.mark.anyio
-async def test_v1_endpoint_never_resends_an_order_of_unknown_fate(
+async def test_caller_resends_after_not_sent_with_the_same_id_and_one_order_results(
+    fake_bithumb: FakeBithumb, client: BithumbClient, sleeps: Sleeps
+) -> None:
+    # What the OrderExecutor does after OrderNotSent: send the very same order again.
+    fake_bithumb.faults.rate_limit_next(1, "POST /v2/orders")
+    with pytest.raises(OrderNotSent):
+        await buy_limit(client, "sig-again")
+    placed = await buy_limit(client, "sig-again")
+    (created,) = fake_bithumb.orders
+    assert placed.exchange_order_id == created.order_id
+    sent = posts(fake_bithumb)
+    assert [p.status for p in sent] == [429, 201]
+    # The refused POST is not parsed by the fake; its signed query hash shows that both
+    # attempts sent the very same order, client_order_id included.
+    body = "market=KRW-BTC&side=bid&order_type=limit&price=40000000&volume=0.01"
+    expected = hashlib.sha512(f"{body}&client_order_id=sig-again".encode()).hexdigest()
+    assert [token_claims(p.headers)["query_hash"] for p in sent] == [expected, expected]
+    assert sleeps.delays == []
+
+
+@pytest.mark.anyio
+async def test_resent_id_is_answered_with_the_existing_order(
+    fake_bithumb: FakeBithumb, client: BithumbClient
+) -> None:
+    # Bithumb's documented idempotency (the fake's default): no second order is created.
+    first = await buy_limit(client, "sig-same")
+    again = await buy_limit(client, "sig-same")
+    assert again.exchange_order_id == first.exchange_order_id
+    assert len(fake_bithumb.orders) == 1
+    assert len(posts(fake_bithumb)) == 2
+
+
+@pytest.mark.anyio
+async def test_v1_lost_answer_is_order_state_unknown(
     fake_bithumb: FakeBithumb, sleeps: Sleeps
 ) -> None:
     fake_bithumb.set_price("KRW-BTC", 50_000_000)
     fake_bithumb.faults.timeout_after_accept_next("POST /v1/orders", delay=10)
     async with make_client(fake_bithumb, sleeps, timeout=0.3, order_endpoint="v1") as v1:
-        with pytest.raises(ExchangeError) as info:
+        with pytest.raises(OrderStateUnknown) as info:
             await buy_limit(v1, None)
     assert info.value.code == "order_state_unknown"
-    assert not isinstance(info.value, TemporaryExchangeError)
-    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
     assert len(fake_bithumb.orders) == 1
+    assert_one_attempt(fake_bithumb, sleeps, "/v1/orders")
 
 
 @pytest.mark.anyio
-async def test_v1_endpoint_resends_after_a_429(fake_bithumb: FakeBithumb, sleeps: Sleeps) -> None:
+async def test_v1_429_is_order_not_sent(fake_bithumb: FakeBithumb, sleeps: Sleeps) -> None:
     fake_bithumb.set_price("KRW-BTC", 50_000_000)
     fake_bithumb.faults.rate_limit_next(1, "POST /v1/orders")
     async with make_client(fake_bithumb, sleeps, order_endpoint="v1") as v1:
-        placed = await buy_limit(v1, None)
+        with pytest.raises(OrderNotSent):
+            await buy_limit(v1, None)
+        placed = await buy_limit(v1, None)  # the caller's decision to send it again
     assert placed.status is OrderStatus.OPEN  # v1 answers with the full order
     assert len(fake_bithumb.orders) == 1
-    assert [r.status for r in fake_bithumb.requests_to("POST", "/v1/orders")] == [429, 201]
+    assert [r.status for r in posts(fake_bithumb, "/v1/orders")] == [429, 201]
+    assert sleeps.delays == []

@@ -17,9 +17,12 @@ from pytest_httpx import HTTPXMock
 from tradekit_bithumb.client import Backoff, BithumbClient, candle_path
 
 from tradekit.errors import (
+    AuthenticationError,
     ConfigError,
     ExchangeError,
+    OrderNotSent,
     OrderRejected,
+    OrderStateUnknown,
     RateLimited,
     TemporaryExchangeError,
 )
@@ -327,48 +330,150 @@ async def test_malformed_json_is_an_error_and_not_retried(
     assert len(httpx_mock.get_requests()) == 1
 
 
-ORDER_JSON = {
-    "uuid": "C0101000000000000009",
-    "side": "bid",
-    "ord_type": "price",
-    "price": "10000",
-    "state": "done",
-    "market": "KRW-BTC",
-    "created_at": "2024-01-01T09:00:00+09:00",
-    "volume": None,
-    "executed_volume": "0.0002",
-    "executed_funds": "10000",
-    "paid_fee": "25",
-    "client_order_id": "sig-9",
-}
+# ---- placing an order: one attempt, classified (never retried, never looked up) ---------------
 
 
-@pytest.mark.anyio
-async def test_unreadable_order_answer_is_looked_up_not_resent(
-    client: BithumbClient, httpx_mock: HTTPXMock
-) -> None:
-    httpx_mock.add_response(method="POST", status_code=201, content=b"<html>oops")
-    httpx_mock.add_response(method="GET", json=ORDER_JSON)
-    order = await client.place_order(
+async def buy(client: BithumbClient) -> Any:
+    return await client.place_order(
         "KRW-BTC", "bid", "price", price=Decimal(10_000), client_order_id="sig-9"
     )
-    assert (order.exchange_order_id, order.status) == ("C0101000000000000009", OrderStatus.FILLED)
-    assert [r.method for r in httpx_mock.get_requests()] == ["POST", "GET"]
-    lookup = httpx_mock.get_requests()[1]
-    assert raw_query(lookup) == "client_order_id=sig-9"
 
 
 @pytest.mark.anyio
-async def test_unreadable_order_answer_without_a_guard_is_state_unknown(
+async def test_unreadable_order_answer_is_state_unknown_not_looked_up(
+    client: BithumbClient, sleeps: Sleeps, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(method="POST", status_code=201, content=b"<html>oops")
+    with pytest.raises(OrderStateUnknown) as info:
+        await buy(client)
+    assert info.value.code == "order_state_unknown"
+    assert "body is not JSON" in str(info.value)
+    assert [r.method for r in httpx_mock.get_requests()] == ["POST"]  # no look-up, no re-send
+    assert sleeps.delays == []
+
+
+@pytest.mark.anyio
+async def test_unreadable_v1_order_answer_is_state_unknown(
     sleeps: Sleeps, httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_response(method="POST", status_code=201, json={"no": "id"})
     async with BithumbClient(
         BASE, api_key=KEY, api_secret=SECRET, order_endpoint="v1", sleep=sleeps
     ) as v1:
-        with pytest.raises(ExchangeError) as info:
+        with pytest.raises(OrderStateUnknown) as info:
             await v1.place_order("KRW-BTC", "bid", "price", price=Decimal(10_000))
     assert info.value.code == "order_state_unknown"
+    assert len(httpx_mock.get_requests()) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (httpx.ConnectError("refused"), "connect_error"),
+        (httpx.ConnectTimeout("no answer to SYN"), "connect_error"),
+        (httpx.PoolTimeout("no free connection"), "pool_timeout"),
+    ],
+    ids=["connect-error", "connect-timeout", "pool-timeout"],
+)
+async def test_order_that_never_left_is_not_sent(
+    client: BithumbClient,
+    sleeps: Sleeps,
+    httpx_mock: HTTPXMock,
+    failure: httpx.HTTPError,
+    code: str,
+) -> None:
+    httpx_mock.add_exception(failure, method="POST")
+    with pytest.raises(OrderNotSent) as info:
+        await buy(client)
+    assert info.value.code == code
+    assert len(httpx_mock.get_requests()) == 1
+    assert sleeps.delays == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ReadTimeout("no answer"),
+        httpx.WriteTimeout("stuck while writing"),
+        httpx.ReadError("connection reset"),
+        httpx.WriteError("broken pipe"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.DecodingError("bad gzip"),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+async def test_order_that_may_have_left_is_state_unknown(
+    client: BithumbClient, sleeps: Sleeps, httpx_mock: HTTPXMock, failure: httpx.HTTPError
+) -> None:
+    httpx_mock.add_exception(failure, method="POST")
+    with pytest.raises(OrderStateUnknown) as info:
+        await buy(client)
+    assert info.value.code == "order_state_unknown"
+    assert type(failure).__name__ in str(info.value)
+    assert len(httpx_mock.get_requests()) == 1
+    assert sleeps.delays == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("status", "name", "kind"),
+    [
+        (500, "server_error", OrderStateUnknown),
+        (502, None, OrderStateUnknown),
+        (504, None, OrderStateUnknown),
+        (429, "too_many_requests", OrderNotSent),
+        (400, "invalid_volume_bid", OrderRejected),
+        (400, "invalid_parameter", OrderRejected),
+        (401, "jwt_verification", AuthenticationError),
+    ],
+)
+async def test_order_answers_are_classified_after_one_post(
+    client: BithumbClient,
+    sleeps: Sleeps,
+    httpx_mock: HTTPXMock,
+    status: int,
+    name: str | None,
+    kind: type[Exception],
+) -> None:
+    body = {"error": {"name": name, "message": "x"}} if name else None
+    httpx_mock.add_response(method="POST", status_code=status, json=body)
+    with pytest.raises(kind):
+        await buy(client)
+    assert len(httpx_mock.get_requests()) == 1
+    assert sleeps.delays == []
+
+
+@pytest.mark.anyio
+async def test_order_429_keeps_retry_after_and_is_never_waited_out(
+    client: BithumbClient, sleeps: Sleeps, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(
+        method="POST",
+        status_code=429,
+        headers={"Retry-After": "600"},  # beyond max_retry_after: still only reported
+        json={"error": {"name": "too_many_requests", "message": "Too many API requests."}},
+    )
+    with pytest.raises(OrderNotSent) as info:
+        await buy(client)
+    assert info.value.retry_after == 600
+    assert len(httpx_mock.get_requests()) == 1
+    assert sleeps.delays == []
+
+
+@pytest.mark.anyio
+async def test_missing_order_endpoint_is_not_a_rejection(
+    client: BithumbClient, httpx_mock: HTTPXMock
+) -> None:
+    # A wrong endpoint (e.g. v2 unavailable behind a proxy) is a configuration problem.
+    httpx_mock.add_response(
+        method="POST", status_code=404, json={"error": {"name": "not_found", "message": "x"}}
+    )
+    with pytest.raises(ExchangeError) as info:
+        await buy(client)
+    assert type(info.value) is ExchangeError
+    assert info.value.code == "not_found"
     assert len(httpx_mock.get_requests()) == 1
 
 

@@ -7,11 +7,12 @@ from tradekit_bithumb.config import BithumbConfig
 from tradekit_bithumb.exchange import BithumbExchange
 from tradekit_bithumb.testing import FakeBithumb
 
+from tradekit.errors import OrderStateUnknown
 from tradekit.models import Order, OrderStatus, OrderType, Side
 
 
 @pytest.mark.anyio
-async def test_a_timeout_after_submit_never_duplicates(fake_bithumb: FakeBithumb) -> None:
+async def test_a_timeout_after_submit_is_state_unknown(fake_bithumb: FakeBithumb) -> None:
     fake_bithumb.set_price("KRW-BTC", 50_000_000)
     fake_bithumb.faults.timeout_after_accept_next("POST /v2/orders")  # accept, never answer
     exchange = BithumbExchange(
@@ -35,7 +36,9 @@ async def test_a_timeout_after_submit_never_duplicates(fake_bithumb: FakeBithumb
         created_ms=0,
         updated_ms=0,
     )
-    placed = await exchange.place_order(order)
-    assert len(fake_bithumb.orders_for_client_order_id("my-order-1")) == 1
-    assert placed.exchange_order_id is not None
+    with pytest.raises(OrderStateUnknown):  # sent once; whether it exists is unknown
+        await exchange.place_order(order)
+    assert len(fake_bithumb.orders_for_client_order_id("my-order-1")) == 1  # it does
+    found = await exchange.get_order("my-order-1")  # look it up; never send it again
+    assert found is not None
     await exchange.aclose()

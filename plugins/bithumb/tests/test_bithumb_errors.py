@@ -11,6 +11,7 @@ import httpx
 import pytest
 from tradekit_bithumb.errors import (
     CONNECT_ERROR,
+    POOL_TIMEOUT,
     error_from_response,
     error_from_transport,
     error_name,
@@ -20,7 +21,9 @@ from tradekit_bithumb.errors import (
 from tradekit.errors import (
     AuthenticationError,
     ExchangeError,
+    OrderNotSent,
     OrderRejected,
+    OrderStateUnknown,
     RateLimited,
     TemporaryExchangeError,
 )
@@ -82,17 +85,54 @@ def test_any_refusal_while_placing_an_order_is_a_rejection() -> None:
     )
     assert isinstance(error, OrderRejected)
     assert error.code == "invalid_parameter"
-    # ... but an auth failure or a 5xx keeps its own meaning.
+    # ... but an auth failure keeps its own meaning.
     assert isinstance(
         error_from_response(
             "POST", "/v2/orders", 401, body("jwt_verification"), placing_order=True
         ),
         AuthenticationError,
     )
-    assert isinstance(
-        error_from_response("POST", "/v2/orders", 500, b"", placing_order=True),
-        TemporaryExchangeError,
+
+
+@pytest.mark.parametrize(
+    ("status", "name", "kind"),
+    [
+        (400, "insufficient_funds_bid", OrderRejected),
+        (400, "under_min_total_bid", OrderRejected),
+        (400, "invalid_parameter", OrderRejected),
+        (429, "too_many_requests", OrderNotSent),
+        (429, None, OrderNotSent),
+        (500, "server_error", OrderStateUnknown),
+        (502, None, OrderStateUnknown),
+        (503, "server_error", OrderStateUnknown),
+        (422, "order_not_ready", OrderStateUnknown),
+        (409, "duplicate_client_order_id", OrderStateUnknown),  # the id is taken: it exists
+        (401, "jwt_verification", AuthenticationError),
+        (403, None, AuthenticationError),
+        (404, "not_found", ExchangeError),  # a wrong endpoint, not a refusal
+    ],
+)
+def test_placing_an_order_classifies_what_the_answer_proves(
+    status: int, name: str | None, kind: type[ExchangeError]
+) -> None:
+    content = body(name) if name is not None else b""
+    error = error_from_response(
+        "POST", "/v2/orders", status, content, {"retry-after": "3"}, placing_order=True
     )
+    assert type(error) is kind
+    if kind is OrderStateUnknown:
+        assert error.code == "order_state_unknown"
+        assert f"HTTP {status}" in str(error)
+        assert "look it up" in str(error)
+        assert not isinstance(error, TemporaryExchangeError)
+    if isinstance(error, OrderNotSent):
+        assert error.retry_after == 3.0
+        assert isinstance(error, TemporaryExchangeError)
+
+
+def test_duplicate_id_outside_order_placement_is_a_plain_error() -> None:
+    error = error_from_response("GET", "/v1/order", 409, body("duplicate_client_order_id"))
+    assert type(error) is ExchangeError
 
 
 def test_numeric_error_name_is_text() -> None:
@@ -155,9 +195,36 @@ def test_transport_errors_are_temporary_and_say_whether_anything_was_sent() -> N
     assert timeout.code == "timeout"
     assert isinstance(dropped, TemporaryExchangeError)
     assert dropped.code == "network_error"
+    pool = error_from_transport("GET", "/v1/x", httpx.PoolTimeout("busy", request=request))
+    assert type(pool) is TemporaryExchangeError
+    assert pool.code == POOL_TIMEOUT
     for error in (refused, timeout, dropped):
         assert "SECRET" not in str(error)
         assert "Bearer" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "code"),
+    [
+        (httpx.ConnectError("refused"), OrderNotSent, CONNECT_ERROR),
+        (httpx.ConnectTimeout("no SYN-ACK"), OrderNotSent, CONNECT_ERROR),
+        (httpx.PoolTimeout("pool busy"), OrderNotSent, POOL_TIMEOUT),
+        (httpx.ReadTimeout("timed out"), OrderStateUnknown, "order_state_unknown"),
+        (httpx.WriteTimeout("timed out"), OrderStateUnknown, "order_state_unknown"),
+        (httpx.WriteError("broken pipe"), OrderStateUnknown, "order_state_unknown"),
+        (httpx.ReadError("reset"), OrderStateUnknown, "order_state_unknown"),
+        (httpx.RemoteProtocolError("peer closed"), OrderStateUnknown, "order_state_unknown"),
+        (httpx.DecodingError("bad gzip"), OrderStateUnknown, "order_state_unknown"),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else None,
+)
+def test_transport_failures_while_placing_say_whether_the_order_left(
+    exc: httpx.HTTPError, kind: type[ExchangeError], code: str
+) -> None:
+    error = error_from_transport("POST", "/v2/orders", exc, placing_order=True)
+    assert type(error) is kind
+    assert error.code == code
+    assert type(exc).__name__ in str(error)
 
 
 def test_a_bad_url_is_not_temporary() -> None:

@@ -16,7 +16,14 @@ from tradekit_bithumb.exchange import BithumbExchange
 from tradekit_bithumb.testing import FakeBithumb
 
 from tradekit.config import masked, parse_settings, secret_values
-from tradekit.errors import ConfigError, ExchangeError, OrderRejected
+from tradekit.errors import (
+    AuthenticationError,
+    ConfigError,
+    ExchangeError,
+    OrderNotSent,
+    OrderRejected,
+    OrderStateUnknown,
+)
 from tradekit.interfaces import Exchange
 from tradekit.models import Order, OrderStatus, OrderType, Side, Timeframe
 from tradekit.plugins import load_plugins
@@ -297,14 +304,22 @@ async def test_market_buy_then_sell(fake_bithumb: FakeBithumb, exchange: Bithumb
     buy = await exchange.place_order(
         new_order(OrderType.MARKET, Side.BUY, volume=None, price=1_000_000.0, client_order_id="b1")
     )
-    assert buy.status is OrderStatus.FILLED
-    assert (buy.executed_volume, buy.average_price, buy.fee) == (0.02, 50_000_000, 2500)
-    assert (buy.client_order_id, buy.reason) == ("b1", "entry")
-    sell = await exchange.place_order(
+    # The v2 answer carries no state: accepted is all it says (the caller polls for fills).
+    assert (buy.status, buy.executed_volume) == (OrderStatus.OPEN, 0)
+    assert (buy.client_order_id, buy.reason, buy.type) == ("b1", "entry", OrderType.MARKET)
+    assert fake_bithumb.requests_to("GET", "/v1/order") == []
+    bought = await exchange.get_order("b1")
+    assert bought is not None
+    assert bought.exchange_order_id == buy.exchange_order_id
+    assert bought.status is OrderStatus.FILLED
+    assert (bought.executed_volume, bought.average_price, bought.fee) == (0.02, 50_000_000, 2500)
+    await exchange.place_order(
         new_order(OrderType.MARKET, Side.SELL, volume=0.02, price=None, client_order_id="s1")
     )
-    assert sell.status is OrderStatus.FILLED
-    assert sell.average_price == 51_000_000
+    sold = await exchange.get_order("s1")
+    assert sold is not None
+    assert sold.status is OrderStatus.FILLED
+    assert sold.average_price == 51_000_000
     (body,) = [r.params for r in fake_bithumb.requests_to("POST", "/v2/orders")][1:]
     assert body == {
         "market": "KRW-BTC",
@@ -362,17 +377,90 @@ async def test_cancel_by_client_order_id_only(
     assert info.value.code == "order_not_found"
 
 
+# ---- place_order: one attempt, classified -----------------------------------------------------
+
+
+def order_posts(server: FakeBithumb) -> int:
+    return len(server.requests_to("POST", "/v2/orders"))
+
+
+def lookups(server: FakeBithumb) -> int:
+    return len(server.requests_to("GET", "/v1/order")) + len(
+        server.requests_to("GET", "/v1/orders")
+    )
+
+
 @pytest.mark.anyio
-async def test_an_order_of_unknown_fate_is_looked_up_not_resent(
+@pytest.mark.parametrize(
+    ("fault", "outcome", "created"),
+    [
+        (None, None, 1),
+        ("rejected", OrderRejected, 0),
+        ("429", OrderNotSent, 0),
+        ("503", OrderStateUnknown, 0),  # the fake failed it before handling; Bithumb may not
+        ("timeout_after_accept", OrderStateUnknown, 1),
+        ("dropped_after_accept", OrderStateUnknown, 1),
+    ],
+)
+async def test_each_outcome_is_one_post_and_no_look_up(
+    fake_bithumb: FakeBithumb, fault: str | None, outcome: type[Exception] | None, created: int
+) -> None:
+    fake_bithumb.set_price("KRW-BTC", 50_000_000)
+    faults = fake_bithumb.faults
+    order = new_order(client_order_id="sig-o")
+    if fault == "rejected":
+        order = new_order(volume=1.0, client_order_id="sig-o")  # 40M KRW > 10M balance
+    elif fault == "429":
+        faults.rate_limit_next(1, "POST /v2/orders", retry_after=2)
+    elif fault == "503":
+        faults.fail_next("POST /v2/orders", status=503)
+    elif fault is not None:
+        faults.timeout_after_accept_next(drop=fault == "dropped_after_accept", delay=10)
+    ex = make_exchange(fake_bithumb, timeout=0.3)
+    try:
+        if outcome is None:
+            placed = await ex.place_order(order)
+            assert placed.exchange_order_id == fake_bithumb.orders[0].order_id
+            assert (placed.status, placed.reason) == (OrderStatus.OPEN, "entry")
+        else:
+            with pytest.raises(outcome):
+                await ex.place_order(order)
+    finally:
+        await ex.aclose()
+    assert order_posts(fake_bithumb) == 1
+    assert lookups(fake_bithumb) == 0
+    assert len(fake_bithumb.orders_for_client_order_id("sig-o")) == created
+
+
+@pytest.mark.anyio
+async def test_place_order_never_looks_up_first_whatever_the_status(
     fake_bithumb: FakeBithumb, exchange: BithumbExchange
 ) -> None:
+    # An order of unknown fate is the caller's to look up; handed one, the connector sends it
+    # (once), and Bithumb's idempotency answers with the existing order.
     first = await exchange.place_order(new_order(client_order_id="sig-u"))
     again = await exchange.place_order(
         new_order(client_order_id="sig-u", status=OrderStatus.UNKNOWN)
     )
     assert again.exchange_order_id == first.exchange_order_id
-    assert len(fake_bithumb.requests_to("POST", "/v2/orders")) == 1
+    assert order_posts(fake_bithumb) == 2
+    assert lookups(fake_bithumb) == 0
     assert len(fake_bithumb.orders) == 1
+
+
+@pytest.mark.anyio
+async def test_refused_key_while_placing_is_an_authentication_error(
+    fake_bithumb: FakeBithumb,
+) -> None:
+    fake_bithumb.set_price("KRW-BTC", 50_000_000)
+    ex = make_exchange(fake_bithumb, api_secret="a-wrong-secret-that-is-long-enough-for-hs256")
+    try:
+        with pytest.raises(AuthenticationError):
+            await ex.place_order(new_order())
+    finally:
+        await ex.aclose()
+    assert order_posts(fake_bithumb) == 1
+    assert fake_bithumb.orders == []
 
 
 @pytest.mark.anyio
@@ -390,19 +478,24 @@ async def test_v1_lookup_without_an_exchange_id_says_unknown_not_absent(
 
 
 @pytest.mark.anyio
-async def test_timeout_after_accept_through_the_exchange_leaves_one_order(
+async def test_timeout_after_accept_is_state_unknown_and_the_caller_can_look_it_up(
     fake_bithumb: FakeBithumb,
 ) -> None:
     fake_bithumb.set_price("KRW-BTC", 50_000_000)
     fake_bithumb.faults.timeout_after_accept_next("POST /v2/orders", delay=10)
     ex = make_exchange(fake_bithumb, timeout=0.3)
     try:
-        placed = await ex.place_order(new_order(client_order_id="sig-t"))
+        with pytest.raises(OrderStateUnknown) as info:
+            await ex.place_order(new_order(client_order_id="sig-t"))
+        assert info.value.code == "order_state_unknown"
+        assert lookups(fake_bithumb) == 0
+        found = await ex.get_order("sig-t")  # what the OrderExecutor does next
     finally:
         await ex.aclose()
-    assert placed.status is OrderStatus.OPEN
-    assert len(fake_bithumb.orders_for_client_order_id("sig-t")) == 1
-    assert len(fake_bithumb.requests_to("POST", "/v2/orders")) == 1
+    (created,) = fake_bithumb.orders_for_client_order_id("sig-t")
+    assert found is not None
+    assert (found.exchange_order_id, found.status) == (created.order_id, OrderStatus.OPEN)
+    assert order_posts(fake_bithumb) == 1
 
 
 @pytest.mark.anyio
@@ -437,13 +530,21 @@ async def test_v1_endpoint_end_to_end(fake_bithumb: FakeBithumb) -> None:
 
 
 @pytest.mark.anyio
-async def test_v1_refuses_to_resend_an_order_it_cannot_look_up(fake_bithumb: FakeBithumb) -> None:
+async def test_v1_lost_answer_is_state_unknown_and_cannot_be_found_by_client_id(
+    fake_bithumb: FakeBithumb,
+) -> None:
     fake_bithumb.set_price("KRW-BTC", 50_000_000)
-    ex = make_exchange(fake_bithumb, order_endpoint="v1")  # e.g. after a restart
+    fake_bithumb.faults.timeout_after_accept_next("POST /v1/orders", delay=10)
+    ex = make_exchange(fake_bithumb, order_endpoint="v1", timeout=0.3)
     try:
-        with pytest.raises(ExchangeError) as info:
-            await ex.place_order(new_order(client_order_id="lost", status=OrderStatus.UNKNOWN))
+        with pytest.raises(OrderStateUnknown):
+            await ex.place_order(new_order(client_order_id="lost"))
+        # v1 orders carry no client id and the answer (with the exchange id) was lost: a
+        # look-up cannot say "absent", so it says "unknown" (a human checks the account).
+        with pytest.raises(OrderStateUnknown):
+            await ex.get_order("lost")
     finally:
         await ex.aclose()
-    assert info.value.code == "order_state_unknown"
-    assert fake_bithumb.requests_to("POST", "/v1/orders") == []
+    assert len(fake_bithumb.requests_to("POST", "/v1/orders")) == 1
+    assert len(fake_bithumb.orders) == 1
+    assert fake_bithumb.requests_to("GET", "/v1/order") == []

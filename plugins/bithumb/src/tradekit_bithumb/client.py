@@ -2,9 +2,12 @@
 
 Every call goes through one path: rate limiter -> signed request -> error mapping -> bounded
 retries of temporary failures (exponential backoff with jitter, ``Retry-After`` honoured).
-Placing an order is the exception to blind retrying: before an order is sent again, its
-``client_order_id`` is looked up, and an order found is returned instead (see
-:meth:`BithumbClient.place_order`).
+Reads and cancels are safe to repeat, so they are retried here.
+
+The connector never retries an order: :meth:`BithumbClient.place_order` makes one attempt and
+says what it proves (placed, rejected, not sent, or unknown). Retrying and looking orders up
+belong to the caller alone (tradekit's ``OrderExecutor``), so the rule that no order is sent
+twice lives in one place.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from tradekit.backoff import backoff_delay
 from tradekit.errors import (
     ConfigError,
     ExchangeError,
-    OrderRejected,
     RateLimited,
     TemporaryExchangeError,
 )
@@ -34,11 +36,11 @@ from tradekit.models import Balance, Bar, Order, OrderStatus, OrderType, Side, T
 from tradekit_bithumb.auth import QueryEncoder, encode_query, json_body, make_token
 from tradekit_bithumb.config import DEFAULT_BASE_URL, BithumbConfig
 from tradekit_bithumb.errors import (
-    CONNECT_ERROR,
     MALFORMED,
     error_from_response,
     error_from_transport,
     malformed,
+    order_state_unknown,
 )
 from tradekit_bithumb.parse import (
     MarketInfo,
@@ -115,7 +117,8 @@ class BithumbClient:
         api_key: API key; needed for private calls only.
         api_secret: Secret key; needed for private calls only.
         timeout: Seconds per request.
-        max_retries: Retries of a temporary failure (0-3).
+        max_retries: Retries of a temporary failure of a read or cancel (0-3); an order is
+            never retried.
         backoff: Retry delays.
         max_retry_after: A 429 asking for a longer wait is raised instead of waited out.
         rate_limits: Requests per second per category (public, private, order).
@@ -216,7 +219,11 @@ class BithumbClient:
         private: bool,
         placing_order: bool = False,
     ) -> Any:
-        """One attempt: returns the decoded JSON or raises a mapped ExchangeError."""
+        """One attempt: returns the decoded JSON or raises a mapped ExchangeError.
+
+        With ``placing_order`` a failure is classified by what it proves about the order
+        (see :mod:`tradekit_bithumb.errors`).
+        """
         credentials = self._credentials(method, path) if private else None
         await self._limiter.acquire(category)
         headers: dict[str, str] = {}
@@ -238,7 +245,7 @@ class BithumbClient:
                 method, self.base_url + url, content=content, headers=headers
             )
         except httpx.HTTPError as exc:
-            raise error_from_transport(method, path, exc) from None
+            raise error_from_transport(method, path, exc, placing_order=placing_order) from None
         if response.status_code >= 400:
             raise error_from_response(
                 method,
@@ -447,21 +454,25 @@ class BithumbClient:
         client_order_id: str | None = None,
         time_in_force: str | None = None,
     ) -> Order:
-        """Place an order and return it as tradekit sees it.
+        """Place an order with one attempt and return it as tradekit sees it.
 
-        With ``order_endpoint="v2"`` and a ``client_order_id``, a temporary failure is retried
-        (at most ``max_retries`` times) with the same id, and every re-send is preceded by a
-        look-up of that id: an order found is returned, so no retry can create a second one.
-        Without that guard (``v1``, which has no idempotency key, or no id) an order is sent
-        again only when the failure proves nothing reached Bithumb (connection refused, 429);
-        otherwise an ExchangeError with code ``order_state_unknown`` is raised. A success
-        answer that cannot be read is treated alike: looked up when guarded, else raised as
-        ``order_state_unknown``, never re-sent.
+        The order is sent exactly once (after the rate limiter allows it) and never retried
+        or looked up here: the caller owns retries and look-ups. With ``order_endpoint="v2"``
+        the answer carries only the order's id and time, so the order comes back ``OPEN``;
+        with ``v1`` it comes back in the state Bithumb reports.
 
         Raises:
-            OrderRejected: Bithumb refused the order.
-            TemporaryExchangeError: it kept failing; the order may exist, look it up.
-            ExchangeError: code ``order_state_unknown``, see above.
+            OrderRejected: Bithumb refused the order (invalid price or volume, under the
+                minimum, insufficient funds...).
+            OrderNotSent: it provably never reached Bithumb or was not processed (no
+                connection, 429 with ``retry_after``); sending it again with the same
+                ``client_order_id`` is safe.
+            OrderStateUnknown: it may or may not exist (timeout or dropped connection after
+                sending, 5xx, its ``client_order_id`` already taken, an unreadable success
+                answer); look it up, never send it again blindly.
+            AuthenticationError: the key, secret or token was refused.
+            ExchangeError: another answer, e.g. an endpoint that does not exist
+                (``not_found``): a configuration problem, not a refusal of the order.
         """
         v2 = self.order_endpoint == "v2"
         path = "/v2/orders" if v2 else "/v1/orders"
@@ -477,52 +488,16 @@ class BithumbClient:
             params["time_in_force"] = time_in_force
         elif time_in_force is not None:
             raise ValueError("time_in_force needs order_endpoint 'v2'")
-        guarded = v2 and client_order_id is not None
-        what = f"POST {path} {market} {side} {order_type} client_order_id={client_order_id}"
-        for attempt in itertools.count():
-            if attempt and guarded:
-                assert client_order_id is not None
-                existing = await self.get_order(client_order_id=client_order_id)
-                if existing is not None:
-                    logger.info("Bithumb {}: found after a failed attempt; not re-sent", what)
-                    return existing
-            try:
-                data = await self._send(
-                    "POST", path, params, category="order", private=True, placing_order=True
-                )
-                return self._placed(data, f"POST {path}", params, client_order_id)
-            except OrderRejected as exc:
-                if exc.code == "duplicate_client_order_id" and client_order_id is not None:
-                    existing = await self.get_order(client_order_id=client_order_id)
-                    if existing is not None:
-                        return existing
+        try:
+            data = await self._send(
+                "POST", path, params, category="order", private=True, placing_order=True
+            )
+            return self._placed(data, f"POST {path}", params, client_order_id)
+        except ExchangeError as exc:
+            if exc.code != MALFORMED:
                 raise
-            except TemporaryExchangeError as exc:
-                nothing_sent = exc.code == CONNECT_ERROR or isinstance(exc, RateLimited)
-                if not guarded and not nothing_sent:
-                    raise ExchangeError(
-                        f"{exc} -- the order may or may not exist on Bithumb; look it up "
-                        "before sending it again",
-                        code="order_state_unknown",
-                    ) from exc
-                if attempt >= self.max_retries:
-                    raise
-                await self._pause(exc, attempt, what)
-            except ExchangeError as exc:
-                if exc.code != MALFORMED:
-                    raise
-                # A 2xx answer that cannot be read: the order most likely exists.
-                if guarded:
-                    assert client_order_id is not None
-                    existing = await self.get_order(client_order_id=client_order_id)
-                    if existing is not None:
-                        return existing
-                raise ExchangeError(
-                    f"{exc} -- the order may or may not exist on Bithumb; look it up before "
-                    "sending it again",
-                    code="order_state_unknown",
-                ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+            # A 2xx answer that cannot be read: the order most likely exists.
+            raise order_state_unknown(str(exc)) from exc
 
     def _placed(
         self, data: Any, source: str, params: Mapping[str, Any], client_order_id: str | None

@@ -48,13 +48,15 @@ class BithumbConfig:
         base_url: REST host (override for tests or a proxy).
         ws_url: Public WebSocket URL.
         timeout: Seconds before a request counts as timed out.
-        max_retries: Retries of a temporary failure (at most 3).
+        max_retries: Retries of a temporary failure of a read or cancel (at most 3); an order
+            is sent once, never retried by the connector.
         backoff_base_s: First retry delay; it doubles on each retry (with jitter).
         backoff_max_s: Upper bound of one retry delay.
         max_retry_after_s: A longer ``Retry-After`` is not waited out; RateLimited is raised.
         rate_limits: Client-side request budgets per API category.
         order_endpoint: ``v2`` (``POST /v2/orders`` with ``client_order_id``, the default) or
-            ``v1`` (classic ``POST /v1/orders``, no idempotency key: never re-sent on doubt).
+            ``v1`` (classic ``POST /v1/orders``, no idempotency key: an order of unknown fate
+            can be looked up only by the exchange id its answer carried).
         min_order_krw: Minimum order value used when ``/v1/orders/chance`` cannot be asked.
         quantity_decimals: Quantities are truncated to this many decimals (4 is safe on both
             API generations; v2 may accept 8).

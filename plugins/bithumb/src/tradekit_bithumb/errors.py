@@ -3,6 +3,17 @@
 Errors arrive as ``{"error": {"name": ..., "message": ...}}`` where ``name`` may be a string
 or a number (reference §1). Messages name the request by method and path only: never headers
 (the Authorization token) nor secrets.
+
+A request that places an order (``placing_order=True``) is classified by what it proves about
+the order, because the connector sends it once and the caller decides what to do next:
+
+* :class:`~tradekit.errors.OrderRejected`: Bithumb answered and refused it (4xx);
+* :class:`~tradekit.errors.OrderNotSent`: it provably never reached Bithumb or was not
+  processed (no connection, no free pooled connection, 429); sending it again is safe;
+* :class:`~tradekit.errors.OrderStateUnknown`: it may exist (timeout or dropped connection
+  after sending, 5xx, the id already taken, an unreadable success answer); look it up, never
+  send it again blindly;
+* :class:`~tradekit.errors.AuthenticationError`: the key or token was refused.
 """
 
 from __future__ import annotations
@@ -19,7 +30,9 @@ import httpx
 from tradekit.errors import (
     AuthenticationError,
     ExchangeError,
+    OrderNotSent,
     OrderRejected,
+    OrderStateUnknown,
     RateLimited,
     TemporaryExchangeError,
 )
@@ -27,12 +40,15 @@ from tradekit.errors import (
 __all__ = [
     "AUTH_ERRORS",
     "CONNECT_ERROR",
+    "DUPLICATE_ID",
     "MALFORMED",
+    "POOL_TIMEOUT",
     "REJECT_PREFIXES",
     "error_from_response",
     "error_from_transport",
     "error_name",
     "malformed",
+    "order_state_unknown",
     "parse_retry_after",
 ]
 
@@ -69,11 +85,14 @@ REJECT_PREFIXES = (
     "cross_trading",
     "market_offline",
     "market_suspended",
-    "duplicate_client_order_id",
 )
+# The client_order_id is taken: an order with it exists, so this one is not "rejected".
+DUPLICATE_ID = "duplicate_client_order_id"
 TEMPORARY_ERRORS = frozenset({"order_not_ready", "server_error", "too_many_requests"})
 CONNECT_ERROR = "connect_error"  # the request never left: nothing can have happened
+POOL_TIMEOUT = "pool_timeout"  # no pooled connection became free: nothing was sent either
 MALFORMED = "malformed_response"
+_NOT_SENT_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAX_TEXT = 200
 
 
@@ -140,8 +159,11 @@ def error_from_response(
         status: HTTP status.
         content: The raw body.
         headers: Response headers (``Retry-After`` is read from them).
-        placing_order: The request placed an order: any other 4xx is then a refusal of that
-            order (:class:`OrderRejected`), not a generic error.
+        placing_order: The request placed an order: the error says what became of it (see
+            the module docstring). A 429 is then :class:`OrderNotSent`, a 5xx or another
+            temporary failure :class:`OrderStateUnknown`, and any 4xx other than an auth
+            failure, ``not_found`` or ``method_not_allowed`` (a wrong endpoint, not a refusal)
+            is :class:`OrderRejected`.
     """
     body = _decode(content)
     name, message = error_name(body)
@@ -154,11 +176,18 @@ def error_from_response(
 
     if status == 429 or key == "too_many_requests":
         retry_after = parse_retry_after((headers or {}).get("retry-after"))
+        if placing_order:
+            # Bithumb's limiter answers before the order is processed.
+            return OrderNotSent(text, code=name or "429", retry_after=retry_after)
         return RateLimited(text, code=name or "429", retry_after=retry_after)
     if status == 401 or key in AUTH_ERRORS:
         return AuthenticationError(text, code=name or str(status))
     if status >= 500 or key in TEMPORARY_ERRORS:
+        if placing_order:
+            return order_state_unknown(text)
         return TemporaryExchangeError(text, code=name or str(status))
+    if key.startswith(DUPLICATE_ID) and placing_order:
+        return order_state_unknown(f"{text} (an order with this client_order_id exists)")
     if key.startswith(REJECT_PREFIXES):
         return OrderRejected(text, code=name)
     if status == 403:
@@ -169,22 +198,43 @@ def error_from_response(
     return ExchangeError(text, code=name or str(status))
 
 
-def error_from_transport(method: str, path: str, exc: httpx.HTTPError) -> ExchangeError:
+def error_from_transport(
+    method: str, path: str, exc: httpx.HTTPError, *, placing_order: bool = False
+) -> ExchangeError:
     """The exception for a request that got no usable answer (network, timeout).
 
-    A failure to connect gets code ``connect_error``: the request was never sent, so nothing
-    can have happened on the exchange. Any other transport failure leaves that open.
+    A failure to connect gets code ``connect_error`` and a wait for a pooled connection that
+    timed out ``pool_timeout``: the request was never sent, so nothing can have happened on
+    the exchange. Any other failure leaves that open.
+
+    Args:
+        placing_order: The request placed an order: a request never sent is then
+            :class:`OrderNotSent`, anything else :class:`OrderStateUnknown`.
     """
     reason = _clip(str(exc)) or "no details"
     text = f"Bithumb {method} {path}: {type(exc).__name__}: {reason}"
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        return TemporaryExchangeError(text, code=CONNECT_ERROR)
+    if isinstance(exc, _NOT_SENT_TRANSPORT):
+        code = POOL_TIMEOUT if isinstance(exc, httpx.PoolTimeout) else CONNECT_ERROR
+        if placing_order:
+            return OrderNotSent(text, code=code)
+        return TemporaryExchangeError(text, code=code)
+    if placing_order:
+        # Written, perhaps in part, and perhaps processed: only a look-up can tell.
+        return order_state_unknown(text)
     if isinstance(exc, httpx.TimeoutException):
         return TemporaryExchangeError(text, code="timeout")
     if isinstance(exc, httpx.TransportError):
         return TemporaryExchangeError(text, code="network_error")
     # InvalidURL, decoding errors and the like are bugs or bad configuration, not weather.
     return ExchangeError(text, code=type(exc).__name__)
+
+
+def order_state_unknown(text: str) -> OrderStateUnknown:
+    """An order that may or may not exist on Bithumb after ``text`` happened."""
+    return OrderStateUnknown(
+        f"{text} -- the order may or may not exist on Bithumb; look it up, never send it "
+        "again blindly"
+    )
 
 
 def malformed(method: str, path: str, problem: str) -> ExchangeError:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 from loguru import logger
 
-from tradekit.errors import ExchangeError, TemporaryExchangeError
-from tradekit.models import Balance, Bar, MarketRules, Order, OrderStatus, Side, Timeframe, Trade
+from tradekit.errors import ExchangeError, OrderStateUnknown
+from tradekit.models import Balance, Bar, MarketRules, Order, Side, Timeframe, Trade
 from tradekit_bithumb.client import BithumbClient
 from tradekit_bithumb.config import BithumbConfig
 from tradekit_bithumb.parse import OrderChance
@@ -168,35 +168,26 @@ class BithumbExchange:
     # ---- orders ------------------------------------------------------------------------
 
     async def place_order(self, order: Order) -> Order:
-        """Send ``order`` with its ``client_order_id``; a retry never creates a second one.
+        """Send ``order`` with its ``client_order_id``, once.
 
-        An order that may have been sent before (status SUBMITTED or UNKNOWN) is looked up
-        first and returned if Bithumb has it. Prices and quantities are put on Bithumb's grid
-        (limit prices to a tick in the safe direction, quantities truncated) and sent as plain
-        decimal strings.
+        One attempt, whatever the order's status: this connector never retries an order nor
+        looks it up first (the caller, tradekit's ``OrderExecutor``, owns both). Prices and
+        quantities are put on Bithumb's grid (limit prices to a tick in the safe direction,
+        quantities truncated) and sent as plain decimal strings.
 
         Returns:
-            The order with ``exchange_order_id`` and its current status.
+            The order with ``exchange_order_id`` and the status Bithumb's answer gives
+            (``OPEN`` on the v2 endpoint, whose answer carries no state).
 
         Raises:
             OrderRejected: refused, by Bithumb or before sending (a number rounds to zero).
-            TemporaryExchangeError: kept failing; its fate is unknown, so look it up.
+            OrderNotSent: provably never reached Bithumb (no connection, 429); safe to send
+                again with the same ``client_order_id``.
+            OrderStateUnknown: it may or may not exist (timeout or dropped connection after
+                sending, 5xx, id already taken, unreadable answer); look it up, never re-send.
+            AuthenticationError: the API key was refused.
         """
         self.config.require_credentials("placing orders")
-        if order.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
-            known = order.exchange_order_id or self._exchange_ids.get(order.client_order_id)
-            if self.config.order_endpoint == "v1" and known is None:
-                # v1 orders cannot be found by client_order_id: "not found" would prove
-                # nothing, and sending again could buy twice.
-                raise ExchangeError(
-                    f"order {order.client_order_id} may already exist on Bithumb and v1 orders "
-                    "cannot be looked up by client_order_id; check the account before "
-                    "sending it again",
-                    code="order_state_unknown",
-                )
-            existing = await self._lookup(order.client_order_id, known)
-            if existing is not None:
-                return _keep_reason(existing, order)
         numbers = order_numbers(order, self._offline_rules(order.market))
         placed = await self.client.place_order(
             order.market,
@@ -208,17 +199,6 @@ class BithumbExchange:
         )
         if placed.exchange_order_id:
             self._exchange_ids[order.client_order_id] = placed.exchange_order_id
-        if placed.status is OrderStatus.OPEN and placed.executed_volume == 0:
-            # The v2 answer has no state yet: ask once, but a hiccup must not turn an
-            # accepted order into an error.
-            try:
-                refreshed = await self._lookup(order.client_order_id, placed.exchange_order_id)
-            except TemporaryExchangeError as exc:
-                logger.warning(
-                    "order {} placed; state not read yet: {}", order.client_order_id, exc
-                )
-                refreshed = None
-            placed = refreshed or placed
         return _keep_reason(placed, order)
 
     async def _lookup(self, client_order_id: str, exchange_id: str | None) -> Order | None:
@@ -230,10 +210,9 @@ class BithumbExchange:
         else:
             # v1 orders cannot be found by client_order_id, and this process never learnt
             # the exchange id: "not found" would be a guess, and a caller could buy twice.
-            raise ExchangeError(
+            raise OrderStateUnknown(
                 f"order {client_order_id} cannot be looked up: v1 orders are found only by "
-                "their exchange id, which is not known here; check the account by hand",
-                code="order_state_unknown",
+                "their exchange id, which is not known here; check the account by hand"
             )
         if found is not None and not found.client_order_id:
             found = attrs.evolve(found, client_order_id=client_order_id)
@@ -243,8 +222,8 @@ class BithumbExchange:
         """The order carrying ``client_order_id``, or None if Bithumb has none.
 
         Raises:
-            ExchangeError: code ``order_state_unknown`` with ``order_endpoint: v1`` when the
-                order's exchange id is not known here (v1 cannot search by client id).
+            OrderStateUnknown: with ``order_endpoint: v1`` when the order's exchange id is not
+                known here (v1 cannot search by client id).
         """
         self.config.require_credentials("looking up orders")
         return await self._lookup(client_order_id, None)
