@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 from litestar import Litestar
@@ -17,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tradekit.errors import StorageError
 from tradekit.events import DailyReport, EntryRejected, FillEvent
 from tradekit.models import Bar, Fill, Order, OrderStatus, OrderType, Position, Side
-from tradekit.runner.api import MAX_LIMIT, create_app, serve
+from tradekit.runner.api import MAX_LIMIT, MAX_TIME_MS, create_app, serve
 from tradekit.runner.control import BotStatus, NoPosition, UnknownMarket
 from tradekit.runner.metrics import Metrics
 from tradekit.store import AsyncStore, Store
@@ -153,7 +156,11 @@ class Responses(list[httpx.Response]):
 
 @contextlib.asynccontextmanager
 async def running(
-    bot: FakeBot, *, token: str | None = TOKEN, metrics: Metrics | None = None
+    bot: FakeBot,
+    *,
+    token: str | None = TOKEN,
+    metrics: Metrics | None = None,
+    **serve_options: Any,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Responses]]:
     """The app on a free port of 127.0.0.1 and a client for it; stopped on exit."""
     seen = Responses()
@@ -165,7 +172,7 @@ async def running(
     app = create_app(bot, token=token, metrics=metrics or Metrics(bot.markets))
     with anyio.fail_after(TIMEOUT):
         async with anyio.create_task_group() as tg:
-            port = await tg.start(serve, app, "127.0.0.1", 0)
+            port = await tg.start(functools.partial(serve, **serve_options), app, "127.0.0.1", 0)
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{port}",
                 trust_env=False,  # no proxy from the environment between us and 127.0.0.1
@@ -475,25 +482,59 @@ async def test_close_a_position(store: AsyncStore) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("path", "params", "key"),
+    ("path", "params", "key", "allowed"),
     [
-        ("/orders", {"limit": "ten"}, "limit"),
-        ("/orders", {"limit": 0}, "limit"),
-        ("/orders", {"limit": MAX_LIMIT + 1}, "limit"),
-        ("/orders", {"status": "exploded"}, "status"),
-        ("/orders", {"since_ms": -1}, "since_ms"),
-        ("/fills", {"since_ms": "yesterday"}, "since_ms"),
-        ("/fills", {"limit": "1.5"}, "limit"),
+        ("/orders", {"limit": "ten"}, "limit", f"an integer from 1 to {MAX_LIMIT}"),
+        ("/orders", {"limit": 0}, "limit", f"an integer from 1 to {MAX_LIMIT}"),
+        ("/orders", {"limit": MAX_LIMIT + 1}, "limit", f"an integer from 1 to {MAX_LIMIT}"),
+        ("/orders", {"status": "exploded"}, "status", "one of new, submitted, open, filled"),
+        ("/orders", {"since_ms": -1}, "since_ms", "an integer from 0 to 9223372036854775807"),
+        ("/orders", {"since_ms": 2**63}, "since_ms", "an integer from 0 to 9223372036854775807"),
+        ("/orders", {"market": "../etc"}, "market", "a market id such as KRW-BTC"),
+        ("/fills", {"since_ms": "yesterday"}, "since_ms", "an integer from 0 to"),
+        ("/fills", {"since_ms": -1}, "since_ms", "an integer from 0 to 9223372036854775807"),
+        ("/fills", {"since_ms": 2**63}, "since_ms", "an integer from 0 to 9223372036854775807"),
+        ("/fills", {"since_ms": 10**30}, "since_ms", "an integer from 0 to 9223372036854775807"),
+        ("/fills", {"limit": "1.5"}, "limit", f"an integer from 1 to {MAX_LIMIT}"),
+        ("/fills", {"market": "krw-btc"}, "market", "a market id such as KRW-BTC"),
     ],
 )
-async def test_bad_query_parameters_are_400_with_the_parameter_named(
-    store: AsyncStore, path: str, params: dict[str, Any], key: str
+async def test_bad_query_parameters_are_400_naming_the_parameter_and_what_it_accepts(
+    store: AsyncStore, path: str, params: dict[str, Any], key: str, allowed: str
 ) -> None:
     async with running(FakeBot(store)) as (client, _):
         response = await client.get(path, params=params, headers=AUTH)
     assert response.status_code == 400
     assert reason(response).startswith("Validation failed")
+    assert f"{key} must be {allowed}" in reason(response)
     assert [e["key"] for e in response.json()["extra"]] == [key]
+
+
+@pytest.mark.anyio
+async def test_since_ms_takes_the_whole_64_bit_range(store: AsyncStore) -> None:
+    # 2**63 used to reach SQLite and fail there with an OverflowError (a 500).
+    assert MAX_TIME_MS == 2**63 - 1
+    async with running(FakeBot(store)) as (client, _):
+        for path in ("/orders", "/fills"):
+            newest = await client.get(path, params={"since_ms": MAX_TIME_MS}, headers=AUTH)
+            oldest = await client.get(path, params={"since_ms": 0}, headers=AUTH)
+            assert newest.status_code == oldest.status_code == 200
+            key = path.lstrip("/")
+            assert newest.json() == {key: [], "truncated": False}
+            assert len(oldest.json()[key]) == 4
+
+
+@pytest.mark.anyio
+async def test_a_malformed_market_in_the_close_path_is_400(store: AsyncStore) -> None:
+    bot = FakeBot(store)
+    async with running(bot) as (client, _):
+        lower = await client.post("/positions/krw-btc/close", headers=AUTH)
+        dotted = await client.post("/positions/..%2Fetc/close", headers=AUTH)
+    assert lower.status_code == 400
+    assert "market must be a market id such as KRW-BTC" in reason(lower)
+    assert [e["key"] for e in lower.json()["extra"]] == ["market"]
+    assert dotted.status_code in (400, 404)  # refused either by the pattern or by routing
+    assert bot.close_requests == []
 
 
 @pytest.mark.anyio
@@ -614,9 +655,113 @@ async def test_openapi_schema(store: AsyncStore) -> None:
     assert doc["paths"]["/status"]["get"]["security"] == [{"BearerToken": []}]
     params = {p["name"] for p in doc["paths"]["/orders"]["get"]["parameters"]}
     assert params == {"market", "status", "since_ms", "limit"}
+    for path in ("/orders", "/fills"):
+        (since,) = [p for p in doc["paths"][path]["get"]["parameters"] if p["name"] == "since_ms"]
+        assert since["schema"]["minimum"] == 0
+        assert since["schema"]["maximum"] == 2**63 - 1
+    # Every error a route can answer with is documented: 401 without the right token, 404 for
+    # a market the bot does not hold, 503 when the store cannot be read.
+    for path, methods in doc["paths"].items():
+        for method, operation in methods.items():
+            codes = set(operation["responses"])
+            if path == "/health":
+                assert "401" not in codes
+            else:
+                assert "401" in codes, (method, path)
+                assert "403" not in codes, (method, path)  # with a token, Host is not checked
+    assert {"404", "401"} <= set(doc["paths"]["/positions/{market}/close"]["post"]["responses"])
+    for path in ("/orders", "/fills", "/performance"):
+        assert "503" in doc["paths"][path]["get"]["responses"]
+    assert "404" not in doc["paths"]["/status"]["get"]["responses"]
+
+
+@pytest.mark.anyio
+async def test_openapi_schema_without_a_token_documents_403(store: AsyncStore) -> None:
+    async with running(FakeBot(store), token=None) as (client, _):
+        doc = (await client.get("/schema")).json()
+        # The documented refusal is what a foreign Host really gets.
+        refused = await client.get("/status", headers={"Host": "evil.example"})
+    assert refused.status_code == 403
+    for path, methods in doc["paths"].items():
+        for method, operation in methods.items():
+            codes = set(operation["responses"])
+            assert "401" not in codes, (method, path)
+            assert ("403" in codes) == (path != "/health"), (method, path)
+    assert "404" in doc["paths"]["/positions/{market}/close"]["post"]["responses"]
 
 
 # -- serving -----------------------------------------------------------------------------
+
+
+async def read_until_closed(stream: anyio.abc.SocketStream) -> bytes:
+    """Everything the server sends until it closes the connection (fails after TIMEOUT)."""
+    received = b""
+    with anyio.fail_after(TIMEOUT):
+        while True:
+            try:
+                received += await stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                return received
+
+
+@pytest.mark.anyio
+async def test_a_half_sent_request_is_cut_off_with_408(store: AsyncStore) -> None:
+    app = create_app(FakeBot(store), token=TOKEN, metrics=Metrics())
+    serve_fast = functools.partial(serve, header_timeout=0.5)
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(serve_fast, app, "127.0.0.1", 0)
+        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+            await stream.send(b"GET /health HT")  # never finished
+            received = await read_until_closed(stream)
+        assert received.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+        assert received.endswith(b"request head not received within 0.5 s\n")
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_many_stalled_connections_are_all_closed(store: AsyncStore) -> None:
+    app = create_app(FakeBot(store), token=TOKEN, metrics=Metrics())
+    serve_fast = functools.partial(serve, header_timeout=0.5)
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(serve_fast, app, "127.0.0.1", 0)
+        async with contextlib.AsyncExitStack() as stack:
+            stalled = [
+                await stack.enter_async_context(await anyio.connect_tcp("127.0.0.1", port))
+                for _ in range(50)
+            ]
+            for i, stream in enumerate(stalled):
+                if i % 2:  # half send nothing at all, half a few bytes of a request
+                    await stream.send(b"POST /pause HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            received = [await read_until_closed(stream) for stream in stalled]
+        assert [r == b"" for r in received] == [i % 2 == 0 for i in range(50)]
+        assert all(r.startswith(b"HTTP/1.1 408") for r in received[1::2])
+        # The server still serves complete requests.
+        async with httpx.AsyncClient(trust_env=False) as client:
+            health = await client.get(f"http://127.0.0.1:{port}/health")
+        assert health.status_code == 200
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_the_head_deadline_restarts_after_each_response(store: AsyncStore) -> None:
+    app = create_app(FakeBot(store), token=TOKEN, metrics=Metrics())
+    # A keep-alive longer than the head deadline: only the new deadline can close it.
+    serve_fast = functools.partial(serve, header_timeout=0.5, keep_alive_timeout=60)
+    request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(serve_fast, app, "127.0.0.1", 0)
+        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+            started = time.monotonic()
+            await stream.send(request)
+            with anyio.fail_after(TIMEOUT):
+                first = await stream.receive()
+            assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+            await stream.send(b"GET /status HTTP/1.1\r\n")  # the next request stalls
+            rest = await read_until_closed(stream)
+        assert rest.startswith(b"HTTP/1.1 408")
+        # Not before the deadline: a request being sent in time is never cut.
+        assert time.monotonic() - started >= 0.5
+        tg.cancel_scope.cancel()
 
 
 @contextlib.contextmanager

@@ -6,7 +6,9 @@ Routes: ``GET /health`` (no auth), ``GET /status``, ``GET /positions``, ``GET /o
 Every route but ``/health`` needs ``Authorization: Bearer <token>`` when a token is set.
 
 Errors are JSON ``{"status_code": ..., "detail": "<reason>"}`` (validation errors add
-``extra``). A 5xx never carries an exception's text: it may hold a URL or a secret.
+``extra``, naming the parameter). A 5xx never carries an exception's text: it may hold a URL or
+a secret. A client must send its request head within ``header_timeout`` seconds or is
+disconnected (408 if it had begun), so half-sent requests cannot pile up.
 
 The API only reads snapshots and asks the bot to act (pause, resume, close); the engine stays the
 one writer of trading state.
@@ -32,26 +34,31 @@ from litestar.exceptions import (
     NotFoundException,
     PermissionDeniedException,
     ServiceUnavailableException,
+    ValidationException,
 )
+from litestar.exceptions.responses import create_exception_response
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import FromPath, QueryParameter
+from litestar.params import PathParameter, QueryParameter
 from litestar.types import Scope
 from loguru import logger
 
 from tradekit import __version__
 from tradekit.errors import StorageError
 from tradekit.events import DailyReport
+from tradekit.markets import MARKET_ID_PATTERN
 from tradekit.models import Fill, Order, OrderStatus, Position
 from tradekit.runner.control import BotControl, BotStatus, NoPosition, UnknownMarket
+from tradekit.runner.http_timeout import header_timeout_protocol
 from tradekit.runner.metrics import Metrics
 from tradekit.store import AsyncStore
 
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
+    "MAX_TIME_MS",
     "create_app",
     "day_to_dict",
     "fill_to_dict",
@@ -64,6 +71,9 @@ __all__ = [
 #: Rows ``GET /orders`` and ``GET /fills`` return when no ``limit`` is given, and the most allowed.
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+#: The largest ``since_ms`` accepted: the store keeps times as signed 64-bit integers, and a
+#: larger value cannot even be bound as a query parameter (it failed as a 500).
+MAX_TIME_MS = 2**63 - 1
 
 T = TypeVar("T")
 
@@ -384,9 +394,46 @@ Limit = Annotated[
     QueryParameter(ge=1, le=MAX_LIMIT, description=f"at most this many rows (1 to {MAX_LIMIT})"),
 ]
 SinceMs = Annotated[
-    int | None, QueryParameter(ge=0, description="only rows at or after this time (UTC ms)")
+    int | None,
+    QueryParameter(
+        ge=0,
+        le=MAX_TIME_MS,
+        description=f"only rows at or after this time (UTC ms, 0 to {MAX_TIME_MS})",
+        # Litestar drops a bound of 0 from the document (it tests the value's truth), and for
+        # an optional int it shows neither bound inside the oneOf: state both explicitly.
+        schema_extra={"minimum": 0, "maximum": MAX_TIME_MS},
+    ),
 ]
-MarketFilter = Annotated[str | None, QueryParameter(description="only this market, e.g. KRW-BTC")]
+MarketFilter = Annotated[
+    str | None,
+    QueryParameter(pattern=MARKET_ID_PATTERN, description="only this market, e.g. KRW-BTC"),
+]
+MarketPath = Annotated[
+    str, PathParameter(pattern=MARKET_ID_PATTERN, description="a market id, e.g. KRW-BTC")
+]
+
+# What each parameter accepts, added to a 400's reason: Litestar's own message names only the
+# bound that was crossed ("Expected `int` <= ...").
+_ALLOWED = {
+    "since_ms": f"an integer from 0 to {MAX_TIME_MS} (UTC ms)",
+    "limit": f"an integer from 1 to {MAX_LIMIT}",
+    "status": "one of " + ", ".join(s.value for s in OrderStatus),
+    "market": "a market id such as KRW-BTC",
+}
+
+
+def _explain_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """Litestar's 400 response, its reason completed with what each bad parameter accepts."""
+    items = exc.extra if isinstance(exc.extra, list) else []
+    keys = dict.fromkeys(item.get("key") for item in items if isinstance(item, dict))
+    hints = [f"{key} must be {_ALLOWED[key]}" for key in keys if key in _ALLOWED]
+    if hints:
+        exc = ValidationException(
+            detail=f"{exc.detail}: {'; '.join(hints)}", extra=exc.extra, headers=exc.headers
+        )
+    return create_exception_response(request, exc)
+
+
 StatusFilter = Annotated[
     list[OrderStatus] | None,
     QueryParameter(description="only orders in these states (repeat the parameter for several)"),
@@ -408,8 +455,16 @@ def create_app(bot: BotControl, *, token: str | None, metrics: Metrics) -> Lites
     if not token:
         token = None
 
-    # In the OpenAPI document, per route: /health needs no token.
-    secured: dict[str, Any] = {"security": [{_BEARER: []}]} if token is not None else {}
+    # In the OpenAPI document, per route: /health needs no token; the others answer 401
+    # without the right token, or 403 to a foreign Host or Origin when there is no token.
+    refusal: type[HTTPException] = (
+        NotAuthorizedException if token is not None else PermissionDeniedException
+    )
+    secured: dict[str, Any] = {"raises": [refusal]}
+    if token is not None:
+        secured["security"] = [{_BEARER: []}]
+    # Routes that read the store also answer 503 when there is none or it cannot be read.
+    stored: dict[str, Any] = {**secured, "raises": [refusal, ServiceUnavailableException]}
 
     @get("/health", opt={_PUBLIC: True}, summary="Liveness")
     async def health() -> HealthOut:
@@ -426,7 +481,7 @@ def create_app(bot: BotControl, *, token: str | None, metrics: Metrics) -> Lites
         """The open positions with their exit state and unrealised profit."""
         return {"positions": [position_to_dict(p) for p in bot.positions()]}
 
-    @get("/orders", summary="Recorded orders", **secured)
+    @get("/orders", summary="Recorded orders", **stored)
     async def orders(
         market: MarketFilter = None,
         status: StatusFilter = None,
@@ -442,7 +497,7 @@ def create_app(bot: BotControl, *, token: str | None, metrics: Metrics) -> Lites
         rows, truncated = _recent(found, limit)
         return {"orders": [order_to_dict(o) for o in rows], "truncated": truncated}
 
-    @get("/fills", summary="Recorded fills", **secured)
+    @get("/fills", summary="Recorded fills", **stored)
     async def fills(
         market: MarketFilter = None, since_ms: SinceMs = None, limit: Limit = DEFAULT_LIMIT
     ) -> FillsOut:
@@ -453,7 +508,7 @@ def create_app(bot: BotControl, *, token: str | None, metrics: Metrics) -> Lites
         rows, truncated = _recent(found, limit)
         return {"fills": [fill_to_dict(f) for f in rows], "truncated": truncated}
 
-    @get("/performance", summary="Daily performance", **secured)
+    @get("/performance", summary="Daily performance", **stored)
     async def performance() -> PerformanceOut:
         """Every recorded trading day (Asia/Seoul), oldest first."""
         days = await _read_store(bot, lambda s: s.performance())
@@ -473,8 +528,13 @@ def create_app(bot: BotControl, *, token: str | None, metrics: Metrics) -> Lites
         bot.resume()
         return status_to_dict(bot.status())
 
-    @post("/positions/{market:str}/close", status_code=202, summary="Close a position", **secured)
-    async def close_position(market: FromPath[str], request: Request[Any, Any, Any]) -> CloseOut:
+    @post(
+        "/positions/{market:str}/close",
+        status_code=202,
+        summary="Close a position",
+        **{**secured, "raises": [refusal, NotFoundException]},
+    )
+    async def close_position(market: MarketPath, request: Request[Any, Any, Any]) -> CloseOut:
         """Close the position (reason ``manual``): on paper at the next bar's open, live at once.
 
         404 when the bot does not trade the market or holds nothing in it.
@@ -538,6 +598,7 @@ def create_app(bot: BotControl, *, token: str | None, metrics: Metrics) -> Lites
             components=components if token is not None else Components(),
         ),
         after_exception=[_log_exception],
+        exception_handlers={ValidationException: _explain_validation},
         # Litestar's own logging config would replace the loguru routing set up in tradekit.log.
         logging_config=None,
         # Explicit: LITESTAR_DEBUG=1 in the environment would put tracebacks into responses.
@@ -596,6 +657,8 @@ async def serve(
     port: int,
     *,
     graceful_timeout: int = 5,
+    header_timeout: float = 10.0,
+    keep_alive_timeout: int = 5,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` with uvicorn until cancelled (asyncio only).
@@ -608,6 +671,11 @@ async def serve(
     Logging goes through tradekit's loguru setup (uvicorn's loggers are routed there); access
     lines are not logged, mutating requests are logged by the app.
 
+    Slow or stalled clients are dropped: a connection must complete each request's head
+    (request line and headers, at most 16 KiB) within ``header_timeout`` seconds of opening or
+    of its previous response, and an idle keep-alive connection is closed after
+    ``keep_alive_timeout`` seconds.
+
     Raises:
         OSError: the address cannot be resolved or bound (e.g. the port is in use).
         RuntimeError: the server failed to start (the reason is logged).
@@ -618,7 +686,10 @@ async def serve(
         app,
         log_config=None,
         access_log=False,
-        http="h11",
+        http=header_timeout_protocol(header_timeout),
+        # h11's own default, stated: a request head larger than this is answered 400.
+        h11_max_incomplete_event_size=16 * 1024,
+        timeout_keep_alive=keep_alive_timeout,
         ws="none",
         lifespan="on",
         proxy_headers=False,
