@@ -6,8 +6,8 @@ the simulated venue feeds it bars in open-time order (ties in config market orde
 
 from __future__ import annotations
 
+import functools
 import heapq
-import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -111,22 +111,17 @@ def run_bars(
         if isinstance(event, _KEPT_EVENTS):
             events.append(event)
 
+    import anyio
+
+    from tradekit.engine.loop import run_loop
+
     core = TradingCore(markets, strategy_factory, risk_rules, params, keep if keep_events else None)
     core.start()
-    if progress is None:
-        step = core.step
-        for bar in bars:
-            step(bar)
-    else:
-        done = 0
-        iterator = iter(bars)
-        while chunk := list(itertools.islice(iterator, _CHUNK)):
-            step = core.step
-            for bar in chunk:
-                step(bar)
-            done += len(chunk)
-            progress(done)
-    core.finish()
+    anyio.run(
+        functools.partial(
+            run_loop, core, bars, finish=True, checkpoint_every=_CHUNK, progress=progress
+        )
+    )
     return BacktestResult(
         markets=list(markets),
         timeframe=timeframe,
@@ -169,8 +164,7 @@ def run_backtest(
         )
         for market in settings.markets
     }
-    bt = settings.backtest
-    params = EngineParams(bt.initial_cash, bt.fee_rate, bt.min_order_krw, bt.slippage)
+    params = settings.backtest.engine_params(check_cash=True)
     return run_bars(
         merge_markets(streams, settings.markets),
         settings.markets,

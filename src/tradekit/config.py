@@ -10,12 +10,13 @@ settings are shown.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import cattrs
@@ -30,6 +31,9 @@ from cattrs.gen import make_dict_structure_fn
 
 from tradekit.errors import ConfigError, PluginError
 from tradekit.models import Timeframe
+
+if TYPE_CHECKING:
+    from tradekit.engine.core import EngineParams
 
 if typing.TYPE_CHECKING:
     from tradekit.plugins import Kind, PluginHost
@@ -141,6 +145,33 @@ class AccountSettings:
     fee_rate: float = attrs.field(default=0.0025, validator=check_range(0, 1, high_open=True))
     min_order_krw: float = attrs.field(default=5000.0, validator=check_range(0))
     slippage: float = attrs.field(default=0.0, validator=check_range(0, 1, high_open=True))
+    #: Sizes are multiples of this (Bithumb: 0.0001); 0.00000001 gives the unrounded spec.
+    quantity_step: float = attrs.field(default=0.0001)
+    #: ``krw``: stops and take-profits on Bithumb's KRW price grid; ``none``: not rounded.
+    price_ticks: Literal["krw", "none"] = "krw"
+
+    @quantity_step.validator
+    def _power_of_ten(self, attribute: attrs.Attribute[float], value: float) -> None:
+        decimals = -math.log10(value) if value > 0 else math.nan
+        if not (0 <= decimals <= 12 and abs(decimals - round(decimals)) < 1e-9):
+            raise ConfigValueError(
+                "a power of ten such as 0.0001 or 0.00000001", value, attribute.name
+            )
+
+    def engine_params(self, *, check_cash: bool = True) -> EngineParams:
+        """The engine's parameters for this account (its simulated venue's rules included)."""
+        from tradekit.engine.core import EngineParams
+        from tradekit.engine.rules import KRW_TICKS
+
+        return EngineParams(
+            self.initial_cash,
+            self.fee_rate,
+            self.min_order_krw,
+            self.slippage,
+            quantity_decimals=round(-math.log10(self.quantity_step)),
+            price_ticks=KRW_TICKS if self.price_ticks == "krw" else None,
+            check_cash=check_cash,
+        )
 
 
 @attrs.frozen

@@ -143,7 +143,7 @@ class TradingCore(Account):
         self.states = {m: MarketState(m, strategy_factory(m)) for m in self.markets}
         self._state_list = [self.states[m] for m in self.markets]
         default = VenueRules(params.quantity_decimals, params.price_ticks)
-        self.rules: dict[str, VenueRules] = {m: default for m in self.markets}
+        self.rules: dict[str, VenueRules] = dict.fromkeys(self.markets, default)
         self.rules.update(rules or {})
         self.risk_rules = list(risk_rules)
         self.emit = emit or _ignore
@@ -501,7 +501,9 @@ class TradingCore(Account):
                 self.emit(ErrorEvent(self._now(market), "orders", f"{market}: {state.blocked}"))
             return
         state.exit_failed = True  # tried again on the next bar, not on every trade
-        self.emit(ErrorEvent(self._now(market), "orders", f"{market}: {request.reason} sell: {why}"))
+        self.emit(
+            ErrorEvent(self._now(market), "orders", f"{market}: {request.reason} sell: {why}")
+        )
         pos = state.position
         last = state.last_close or request.reference
         if pos is not None and not unknown and pos.quantity * last < self.min_order_value:
@@ -579,7 +581,9 @@ class TradingCore(Account):
         )
         self.trades.append(trade)
         closed = pos.snapshot(state.market, price)
-        self.emit(PositionClosed(time_ms, attrs.evolve(closed, quantity=quantity), trade.pnl, reason))
+        self.emit(
+            PositionClosed(time_ms, attrs.evolve(closed, quantity=quantity), trade.pnl, reason)
+        )
 
     # -- helpers ----------------------------------------------------------------------
 

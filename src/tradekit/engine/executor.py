@@ -1,18 +1,24 @@
 """Live order execution: store before send, look up instead of re-sending, fills exactly once.
 
 :class:`OrderExecutor` drives one :class:`~tradekit.models.Order` through its life cycle on a
-real exchange and keeps the store in step with it:
+real exchange and journals every state as an :class:`~tradekit.events.OrderEvent`:
 
-``NEW`` (committed) -> ``SUBMITTED`` (committed) -> sent -> ``OPEN`` / ``FILLED`` /
+``NEW`` (durable) -> ``SUBMITTED`` (durable) -> sent -> ``OPEN`` / ``FILLED`` /
 ``REJECTED``, or ``UNKNOWN`` when the answer was lost, which is resolved by looking the order
 up by its ``client_order_id`` -- never by sending it again. Fills are derived from the
-exchange's cumulative executed quantity, price and fee, minus what the store already holds for
-the order, so repeated polls, restarts and reconciliation never record a fill twice.
+exchange's cumulative executed quantity, price and fee, minus what was already booked for
+the order, so repeated polls, restarts and reconciliation never count a fill twice.
+
+This is the one place that retries orders: the connector makes one attempt and classifies it
+(placed, :class:`~tradekit.errors.OrderRejected`, :class:`~tradekit.errors.OrderNotSent`,
+:class:`~tradekit.errors.OrderStateUnknown`); an order that provably never arrived is sent
+again with the same id, one of unknown fate is looked up, all within one total deadline.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -24,16 +30,27 @@ import attrs
 from loguru import logger
 
 from tradekit.backoff import backoff_delay
-from tradekit.errors import ExchangeError, OrderRejected, TemporaryExchangeError
+from tradekit.errors import (
+    ExchangeError,
+    OrderNotSent,
+    OrderRejected,
+    OrderStateUnknown,
+    RateLimited,
+    StorageError,
+    TemporaryExchangeError,
+)
+from tradekit.events import OrderEvent
 from tradekit.interfaces import Exchange
-from tradekit.models import Fill, Order, OrderStatus
+from tradekit.models import Fill, Order, OrderStatus, Side
 
 __all__ = [
     "CLIENT_ORDER_ID_PATTERN",
     "NEVER_SENT",
     "NOT_RECEIVED",
+    "NOT_SENT",
     "OrderExecutor",
-    "OrderStore",
+    "OrderJournal",
+    "StoreJournal",
     "client_order_id_for",
 ]
 
@@ -43,6 +60,8 @@ CLIENT_ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 NOT_RECEIVED = "not received by the exchange"
 #: Reason of an order left ``NEW`` by a crash: it was provably never sent.
 NEVER_SENT = "never sent (crash before submit)"
+#: Reason of an order that could not reach the exchange before the deadline.
+NOT_SENT = "not sent: the exchange could not be reached in time"
 
 _MAX_LOOKUP_DELAY_S = 30.0
 _ZERO = Decimal(0)
@@ -73,18 +92,40 @@ def client_order_id_for(run_id: str, market: str, time_ms: int, purpose: str) ->
     return f"{slug}-{digest}"
 
 
-class OrderStore(Protocol):
-    """The part of :class:`~tradekit.store.AsyncStore` the executor uses."""
+class OrderJournal(Protocol):
+    """Where the executor's order events go, and what it reads back after a restart.
 
-    async def record_order(self, order: Order) -> None: ...
+    ``write`` returns once the event is durable; it raises
+    :class:`~tradekit.errors.StorageError` when that could not be done in time (the event is
+    then still kept and written later by the runner's event pump).
+    """
 
-    async def update_order(self, order: Order) -> None: ...
+    async def write(self, event: OrderEvent) -> None: ...
 
-    async def record_fill(self, fill: Fill) -> None: ...
-
-    async def fills(self, **filters: Any) -> list[Fill]: ...
+    async def fills(self, *, client_order_id: str) -> list[Fill]: ...
 
     async def reconcile_candidates(self) -> list[Order]: ...
+
+
+class StoreJournal:
+    """An :class:`OrderJournal` writing straight to a store (tools, tests, benchmarks)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    async def write(self, event: OrderEvent) -> None:
+        """Store the order's new state."""
+        await self.store.update_order(event.order)
+
+    async def fills(self, *, client_order_id: str) -> list[Fill]:
+        """Fills stored for one order."""
+        fills: list[Fill] = await self.store.fills(client_order_id=client_order_id)
+        return fills
+
+    async def reconcile_candidates(self) -> list[Order]:
+        """Stored orders that are not final."""
+        orders: list[Order] = await self.store.reconcile_candidates()
+        return orders
 
 
 @attrs.define
@@ -114,70 +155,82 @@ def _now_ms() -> int:
 
 
 class OrderExecutor:
-    """Sends orders to a live exchange and keeps the store true to what happened.
+    """Sends orders to a live exchange and journals what happened to them.
 
-    The executor never sends an order twice: a lost answer is resolved by looking the order
-    up by ``client_order_id``. It holds its lock only around store writes, never across a
-    network call.
+    The executor never sends an order of unknown fate again: a lost answer is resolved by
+    looking the order up by ``client_order_id``. Only an order that provably never reached
+    the exchange (:class:`~tradekit.errors.OrderNotSent`) is sent again, with the same id.
 
     Args:
-        exchange: the exchange connector.
-        store: where orders and fills are recorded (an :class:`~tradekit.store.AsyncStore`).
+        exchange: the exchange connector (one attempt per call to ``place_order``).
+        journal: where order states go (durable) and fills are read back after a restart.
         clock: current time in UTC milliseconds (``updated_ms``, fill times, deadlines).
         sleep: async sleep between polls and look-ups (tests pass one that does not wait).
         confirm_timeout_s: how long :meth:`confirm` polls before returning an open order.
-        poll_interval_s: seconds between polls; also the first look-up backoff (doubled after
-            each look-up, at most 30 s).
+        poll_interval_s: seconds between polls; also the first retry and look-up backoff
+            (doubled each time, at most 30 s).
         max_lookups: look-ups of an order of unknown fate before deciding it was never received.
+        deadline_s: the total time :meth:`submit` may spend sending an order again after
+            :class:`~tradekit.errors.OrderNotSent` answers.
     """
 
     def __init__(
         self,
         exchange: Exchange,
-        store: OrderStore,
+        journal: OrderJournal,
         *,
         clock: Callable[[], int] = _now_ms,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         confirm_timeout_s: float = 30.0,
         poll_interval_s: float = 1.0,
         max_lookups: int = 5,
+        deadline_s: float = 30.0,
     ) -> None:
         if max_lookups < 1:
             raise ValueError(f"max_lookups must be at least 1, got {max_lookups}")
-        if confirm_timeout_s < 0 or poll_interval_s < 0:
-            raise ValueError("confirm_timeout_s and poll_interval_s must not be negative")
+        if confirm_timeout_s < 0 or poll_interval_s < 0 or deadline_s < 0:
+            raise ValueError("confirm_timeout_s, poll_interval_s and deadline_s must be >= 0")
         self.exchange = exchange
-        self.store = store
+        self.journal = journal
         self._clock = clock
         self._sleep = sleep
         self.confirm_timeout_s = confirm_timeout_s
         self.poll_interval_s = poll_interval_s
         self.max_lookups = max_lookups
+        self.deadline_s = deadline_s
         self._claimed: set[str] = set()
         self._executed: dict[str, _Executed] = {}
+        self._new_fills: dict[str, list[Fill]] = {}
         self._lock: anyio.Lock | None = None  # made lazily: it belongs to the running loop
+
+    def take_fills(self, client_order_id: str) -> list[Fill]:
+        """The fills found for an order since the last call (each is handed out once)."""
+        return self._new_fills.pop(client_order_id, [])
 
     # ---- submit ------------------------------------------------------------------------
 
     async def submit(self, order: Order) -> Order:
-        """Store ``order``, send it once, and store what became of it.
+        """Journal ``order``, send it, and journal what became of it.
 
-        The order is committed as ``NEW`` and then ``SUBMITTED`` before anything is sent. A
-        refusal ends ``REJECTED`` (never retried); a lost answer ends ``UNKNOWN`` and is looked
-        up; an order the exchange still does not know after the look-ups ends ``REJECTED``
-        with reason :data:`NOT_RECEIVED` (a caller may then send a new order with a new id).
+        The order is durable as ``NEW`` and ``SUBMITTED`` before anything is sent. A refusal
+        ends ``REJECTED`` (never retried); an order that provably did not arrive is sent again
+        with the same id until ``deadline_s`` (then ``REJECTED`` with :data:`NOT_SENT`); a lost
+        answer ends ``UNKNOWN`` and is looked up; an order the exchange still does not know
+        after the look-ups ends ``REJECTED`` with reason :data:`NOT_RECEIVED`.
+
+        A sale goes out even when the journal cannot make it durable in time (a stop must not
+        wait for a locked database; the runner writes it as soon as it can); a buy does not.
 
         Returns:
             The order as it stands: ``OPEN``, ``FILLED``, ``CANCELLED``, ``REJECTED``, or
-            ``UNKNOWN`` when the look-ups themselves kept failing.
+            ``UNKNOWN`` when the look-ups themselves kept failing. Its fills are handed out
+            by :meth:`take_fills`.
 
         Raises:
             ValueError: the order is not ``NEW``, its id is invalid, or this executor was
                 already given an order with this id.
-            StorageError: the id is already stored for an order in another state (e.g. a
-                previous process sent it); nothing is sent. (An identical stored ``NEW`` order
-                was never sent, so it is sent now.)
-            ExchangeError: any other exchange failure (the order is stored ``UNKNOWN``
+            StorageError: a buy could not be made durable; nothing was sent.
+            ExchangeError: any other exchange failure (the order is journaled ``UNKNOWN``
                 and :meth:`reconcile` resolves it later).
         """
         cid = order.client_order_id
@@ -189,10 +242,21 @@ class OrderExecutor:
         if cid in self._claimed:
             raise ValueError(f"order {cid} was already submitted; it is never sent twice")
         self._claimed.add(cid)
-
-        await self.store.record_order(order)
+        self._executed[cid] = _Executed()  # new here: nothing was booked for it before
         submitted = attrs.evolve(order, status=OrderStatus.SUBMITTED, updated_ms=self._now(order))
-        await self.store.update_order(submitted)
+        try:
+            await self._write(order)
+            await self._write(submitted)
+        except StorageError as exc:
+            if order.side is not Side.SELL:
+                await self._mark(submitted, OrderStatus.REJECTED, f"not sent: {exc}", durable=False)
+                raise
+            logger.error(
+                "order {}: the store is failing ({}); selling anyway, the order is written "
+                "as soon as the store is back",
+                cid,
+                exc,
+            )
         logger.info(
             "order {}: sending {} {} {} volume={} price={}",
             cid,
@@ -202,25 +266,36 @@ class OrderExecutor:
             order.volume,
             order.price,
         )
-        try:
-            # Sent as NEW: the connector treats SUBMITTED/UNKNOWN as "maybe sent before" and
-            # looks it up first, which is pointless (and impossible on some endpoints) here.
-            placed = await self.exchange.place_order(order)
-        except OrderRejected as exc:
-            reason = f"rejected: {exc.code}: {exc}" if exc.code else f"rejected: {exc}"
-            logger.warning("order {}: {}", cid, reason)
-            return await self._mark(submitted, OrderStatus.REJECTED, reason)
-        except TemporaryExchangeError as exc:
-            logger.warning("order {}: fate unknown after {}; looking it up", cid, exc)
-            unknown = await self._mark(submitted, OrderStatus.UNKNOWN)
-            return await self._resolve_unknown(unknown)
-        except ExchangeError as exc:
-            unknown = await self._mark(submitted, OrderStatus.UNKNOWN)
-            if exc.code != "order_state_unknown":
+        deadline = self._clock() + int(self.deadline_s * 1000)
+        for attempt in itertools.count():
+            try:
+                placed = await self.exchange.place_order(order)
+            except OrderRejected as exc:
+                reason = f"rejected: {exc.code}: {exc}" if exc.code else f"rejected: {exc}"
+                logger.warning("order {}: {}", cid, reason)
+                return await self._mark(submitted, OrderStatus.REJECTED, reason)
+            except OrderNotSent as exc:
+                wait = backoff_delay(attempt, self.poll_interval_s, _MAX_LOOKUP_DELAY_S)
+                if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                    wait = max(wait, exc.retry_after)
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:
+                    wait = max(wait, float(retry_after))
+                if self._clock() + wait * 1000 > deadline:
+                    logger.error("order {}: not sent before the deadline: {}", cid, exc)
+                    return await self._mark(submitted, OrderStatus.REJECTED, NOT_SENT)
+                logger.warning("order {}: not sent ({}); sending again in {:.2f}s", cid, exc, wait)
+                await self._sleep(wait)
+                continue
+            except (OrderStateUnknown, TemporaryExchangeError) as exc:
+                logger.warning("order {}: fate unknown after {}; looking it up", cid, exc)
+                unknown = await self._mark(submitted, OrderStatus.UNKNOWN)
+                return await self._resolve_unknown(unknown)
+            except ExchangeError as exc:
+                await self._mark(submitted, OrderStatus.UNKNOWN)
                 logger.error("order {}: sending failed ({}); left UNKNOWN for reconcile", cid, exc)
                 raise
-            logger.warning("order {}: fate unknown ({}); looking it up", cid, exc)
-            return await self._resolve_unknown(unknown)
+            break
         current = await self._apply(submitted, placed)
         logger.info("order {}: accepted as {}", cid, current.status)
         return current
@@ -280,7 +355,7 @@ class OrderExecutor:
     async def confirm(self, order: Order) -> Order:
         """Poll the order until it is final or ``confirm_timeout_s`` passed.
 
-        Every change is stored, and each newly executed quantity is recorded as one fill.
+        Every change is journaled, and each newly executed quantity becomes one fill.
 
         Returns:
             The last known state (still ``OPEN`` after a timeout).
@@ -319,10 +394,10 @@ class OrderExecutor:
     # ---- cancel ------------------------------------------------------------------------
 
     async def cancel(self, order: Order) -> Order:
-        """Cancel a resting order and store how it ended (fills before the cancel included).
+        """Cancel a resting order and journal how it ended (fills before the cancel included).
 
         Raises:
-            ExchangeError: the exchange refused or does not know the order; nothing is stored.
+            ExchangeError: the exchange refused or does not know the order; nothing changes.
         """
         logger.info("order {}: cancelling", order.client_order_id)
         ended = await self.exchange.cancel_order(order)
@@ -333,7 +408,8 @@ class OrderExecutor:
     async def reconcile(self) -> list[Order]:
         """Bring every stored non-final order in line with the exchange; nothing is sent.
 
-        * found on the exchange: its state is stored, with any fills not stored yet;
+        * found on the exchange: its state is journaled, and fills not booked yet are handed
+          out by :meth:`take_fills`;
         * ``NEW`` and not found: it was never sent -> ``REJECTED`` (:data:`NEVER_SENT`);
         * ``SUBMITTED``/``UNKNOWN`` never acknowledged and not found after the look-ups ->
           ``REJECTED`` (:data:`NOT_RECEIVED`);
@@ -341,10 +417,10 @@ class OrderExecutor:
           a human has to check the account.
 
         Returns:
-            The orders whose stored state changed, in their new state.
+            The orders whose state changed, in their new state.
         """
         changed: list[Order] = []
-        for stored in await self.store.reconcile_candidates():
+        for stored in await self.journal.reconcile_candidates():
             self._claimed.add(stored.client_order_id)  # it must not be submitted again here
             now = await self._reconcile_one(stored)
             if now != stored:
@@ -384,20 +460,31 @@ class OrderExecutor:
         """A time for a new state: never before the previous one (the store drops older)."""
         return max(self._clock(), previous.updated_ms)
 
-    async def _mark(self, order: Order, status: OrderStatus, reason: str | None = None) -> Order:
-        """Store ``order`` in ``status`` (and with ``reason``, when given)."""
+    async def _write(self, order: Order) -> None:
+        await self.journal.write(OrderEvent(order.updated_ms, order))
+
+    async def _mark(
+        self, order: Order, status: OrderStatus, reason: str | None = None, *, durable: bool = True
+    ) -> Order:
+        """Journal ``order`` in ``status`` (and with ``reason``, when given)."""
         changes: dict[str, Any] = {"status": status, "updated_ms": self._now(order)}
         if reason is not None:
             changes["reason"] = reason
         marked = attrs.evolve(order, **changes)
-        await self.store.update_order(marked)
+        try:
+            await self._write(marked)
+        except StorageError as exc:
+            if durable:
+                raise
+            logger.error("order {}: could not journal {}: {}", order.client_order_id, status, exc)
         return marked
 
     async def _apply(self, current: Order, found: Order) -> Order:
-        """Merge the exchange's view into ``current``; store new fills and the change.
+        """Merge the exchange's view into ``current``; journal the change and find new fills.
 
-        The request (id, market, side, type, reason, creation time) stays ours; the execution
-        (status, exchange id, executed quantity, average price, fee) is the exchange's.
+        The request (id, market, side, type, reason, creation time, exit plan) stays ours; the
+        execution (status, exchange id, executed quantity, average price, fee) is the
+        exchange's. A journal that cannot keep up does not stop the order being followed.
         """
         merged = attrs.evolve(
             current,
@@ -412,11 +499,16 @@ class OrderExecutor:
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
-            await self._record_new_fills(merged)
+            await self._find_new_fills(merged)
             if _execution(merged) == _execution(current):
                 return current
             merged = attrs.evolve(merged, updated_ms=self._now(current))
-            await self.store.update_order(merged)
+        try:
+            await self._write(merged)
+        except StorageError as exc:
+            logger.error(
+                "order {}: journal behind ({}); kept for later", merged.client_order_id, exc
+            )
         if merged.status is not current.status:
             logger.info(
                 "order {}: {} -> {} (executed {})",
@@ -427,13 +519,13 @@ class OrderExecutor:
             )
         return merged
 
-    async def _record_new_fills(self, order: Order) -> None:
-        """Record the executed quantity not yet covered by stored fills, as one fill."""
+    async def _find_new_fills(self, order: Order) -> None:
+        """The executed quantity not yet covered by booked fills, as one new fill."""
         cid = order.client_order_id
         done = self._executed.get(cid)
-        if done is None:
+        if done is None:  # an order of an earlier run: what it booked is in the store
             done = _Executed()
-            for fill in await self.store.fills(client_order_id=cid):
+            for fill in await self.journal.fills(client_order_id=cid):
                 quantity = _dec(fill.quantity)
                 done.quantity += quantity
                 done.funds += _dec(fill.price) * quantity
@@ -466,7 +558,7 @@ class OrderExecutor:
             reason=order.reason[:32],  # the fills table keeps a short label
             client_order_id=cid,
         )
-        await self.store.record_fill(fill)
+        self._new_fills.setdefault(cid, []).append(fill)
         done.quantity, done.funds, done.fee = executed, funds, done.fee + fee
         logger.info("order {}: filled {} at {}", cid, fill.quantity, fill.price)
 

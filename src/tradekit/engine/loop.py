@@ -1,29 +1,68 @@
-"""The async engine loop shared by backtest, paper and live runs."""
+"""The one loop that drives the decision core in every mode.
+
+Backtests hand it recorded bars (a plain iterable, run in a tight loop with a scheduling
+checkpoint now and then); paper and live trading hand it the exchange's live bars (an async
+iterable). Either way each bar goes to :meth:`TradingCore.step`, then to ``after_bar``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol
+import time
+from collections.abc import AsyncIterable, Callable, Iterable
+
+import anyio.lowlevel
 
 from tradekit.engine.core import TradingCore
 from tradekit.models import Bar
 
-__all__ = ["Venue", "run_loop"]
+__all__ = ["run_loop"]
+
+AfterBar = Callable[[Bar, float], None]
 
 
-class Venue(Protocol):
-    """A source of closed bars (the simulated and paper venues)."""
+async def run_loop(
+    core: TradingCore,
+    bars: Iterable[Bar] | AsyncIterable[Bar],
+    *,
+    after_bar: AfterBar | None = None,
+    finish: bool = False,
+    checkpoint_every: int = 4096,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Feed every bar to ``core``; with ``finish``, close out at the end (backtests).
 
-    def bars(self) -> AsyncIterator[Bar]: ...
-
-
-async def run_loop(core: TradingCore, venue: Venue, *, finish: bool = True) -> None:
-    """Feed every bar of ``venue`` to ``core``; with ``finish``, close out at the end.
-
-    The core is sync and does no I/O: all awaiting happens here, between bars.
+    Args:
+        core: the decision core.
+        bars: closed bars in processing order.
+        after_bar: called after each bar with the bar and the seconds its step took.
+        finish: sell what is open at the last close afterwards (``end_of_data``).
+        checkpoint_every: with recorded bars, let other tasks run this often.
+        progress: with recorded bars, told the number of bars done at each checkpoint.
     """
     step = core.step
-    async for bar in venue.bars():
-        step(bar)
+    if isinstance(bars, AsyncIterable):
+        async for bar in bars:
+            started = time.perf_counter()
+            step(bar)
+            if after_bar is not None:
+                after_bar(bar, time.perf_counter() - started)
+    else:
+        count = done = 0
+        for bar in bars:
+            if after_bar is None:
+                step(bar)
+            else:
+                started = time.perf_counter()
+                step(bar)
+                after_bar(bar, time.perf_counter() - started)
+            count += 1
+            if count == checkpoint_every:
+                done += count
+                count = 0
+                if progress is not None:
+                    progress(done)
+                await anyio.lowlevel.checkpoint()
+        if progress is not None and count:
+            progress(done + count)
     if finish:
         core.finish()

@@ -259,7 +259,12 @@ class Store:
         return found[::-1] if newest_first else found
 
     def start_run(
-        self, mode: str, *, config_digest: str | None = None, started_ms: int | None = None
+        self,
+        mode: str,
+        *,
+        config_digest: str | None = None,
+        started_ms: int | None = None,
+        run_id: str | None = None,
     ) -> str:
         """Record the start of a run; later rows are tied to it. Returns the run id.
 
@@ -267,8 +272,9 @@ class Store:
             mode: ``backtest``, ``paper`` or ``live``.
             config_digest: see :func:`config_digest`; never pass the config itself.
             started_ms: start time (now by default).
+            run_id: the id to use (32 characters at most; a new random one by default).
         """
-        run_id = uuid.uuid4().hex
+        run_id = run_id or uuid.uuid4().hex
         row = {
             "id": run_id,
             "mode": mode,
@@ -730,9 +736,13 @@ class AsyncStore:
     async def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
-    async def start_run(self, mode: str, *, config_digest: str | None = None) -> str:
+    async def start_run(
+        self, mode: str, *, config_digest: str | None = None, run_id: str | None = None
+    ) -> str:
         """See :meth:`Store.start_run`."""
-        return await self._write(self.store.start_run, mode, config_digest=config_digest)
+        return await self._write(
+            self.store.start_run, mode, config_digest=config_digest, run_id=run_id
+        )
 
     async def end_run(self, ended_ms: int | None = None) -> None:
         """See :meth:`Store.end_run`."""
@@ -741,6 +751,10 @@ class AsyncStore:
     async def record_order(self, order: Order) -> None:
         """See :meth:`Store.record_order`."""
         await self._write(self.store.record_order, order)
+
+    async def order(self, client_order_id: str) -> Order | None:
+        """See :meth:`Store.order`."""
+        return await self._read(self.store.order, client_order_id)
 
     async def update_order(self, order: Order) -> None:
         """See :meth:`Store.update_order`."""
