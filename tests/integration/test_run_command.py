@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +21,7 @@ from tradekit_bithumb.testing import FakeBithumb
 from tradekit.store import Store
 
 SCRIPT = Path(sys.executable).with_name("tradekit")
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "run-command-api-token-5c1d"
 HOUR = 3_600_000
 
@@ -130,6 +133,73 @@ def test_run_serves_the_api_and_stops_cleanly_on_sigterm(tmp_path: Path, fake: F
         assert (run["mode"], run["ended_ms"] is not None) == ("paper", True)
         kinds = [e.kind if hasattr(e, "kind") else e["kind"] for e in store.events()]
         assert "paused" in kinds
+        assert "stopped" in kinds
+
+
+def uv_command() -> list[str]:
+    """How to call uv: the one running these tests (``uv run`` sets UV), on PATH, or the module."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    return [found] if found else [sys.executable, "-m", "uv"]
+
+
+def test_uv_run_stopped_through_its_process_group_shuts_down_cleanly(
+    tmp_path: Path, fake: FakeBithumb
+) -> None:
+    """systemd and process managers signal the whole group: uv and the bot both get SIGTERM,
+    and uv forwards its own, so the bot gets it twice or more while it shuts down."""
+    port = free_port()
+    config = write_config(tmp_path, fake, port)
+    env = {
+        **os.environ,
+        "BITHUMB_API_KEY": fake.api_key,
+        "BITHUMB_API_SECRET": fake.api_secret,
+        "TRADEKIT_API_TOKEN": TOKEN,
+    }
+    env.pop("TRADEKIT_LOAD_PLUGINS", None)
+    # --no-sync: the test runs the environment as it is, and leaves it and uv.lock alone.
+    group = subprocess.Popen(
+        [*uv_command(), "run", "--no-sync", "tradekit", "run", str(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert group.poll() is None, group.communicate()[1]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API never came up"
+            time.sleep(0.2)
+        os.killpg(group.pid, signal.SIGTERM)
+        time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):  # unless everything had exited already
+            os.killpg(group.pid, signal.SIGTERM)  # a second stop request, mid-shutdown
+        out, err = group.communicate(timeout=60)
+    finally:
+        if group.poll() is None:
+            os.killpg(group.pid, signal.SIGKILL)
+            group.communicate()
+    assert group.returncode == 0, err
+    assert (
+        "SIGTERM received: stopping the bot (finishing the order that is out, storing everything)"
+        in err
+    )
+    assert "SIGTERM received: shutdown is already under way, signal ignored" in err
+    assert "bot stopped after" in err
+    for secret in (TOKEN, fake.api_secret):
+        assert secret not in out + err
+
+    with Store.open(f"sqlite:///{tmp_path / 'bot.db'}") as store:
+        (run,) = store.runs()
+        assert run["ended_ms"] is not None
+        kinds = [e.kind if hasattr(e, "kind") else e["kind"] for e in store.events()]
         assert "stopped" in kinds
 
 
