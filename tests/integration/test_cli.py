@@ -127,6 +127,41 @@ def test_backtest_with_malformed_candles_exits_2(tmp_path: Path) -> None:
     )
 
 
+def test_backtest_of_candles_not_utf8_exits_2_naming_the_line(tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_bytes(
+        b"timestamp,open,high,low,close,volume\n1600000000000,1,1,1,1,1\n1600003600000,1,1,1,1,1\xff\n"
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "markets: [KRW-BTC]\nstrategy: {use: breakout}\nbacktest: {data: {KRW-BTC: c.csv}}\n"
+    )
+    result = tradekit("backtest", str(config), "-o", str(tmp_path / "o"), "-q")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'c.csv'}:3: not UTF-8 text (byte 0xff at column 24); "
+        "save the file as UTF-8"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_backtest_whose_timeframe_does_not_match_the_candles_exits_2(tmp_path: Path) -> None:
+    minutes = "".join(f"{1600000800000 + i * 60_000},1,1,1,1,1\n" for i in range(500))
+    (tmp_path / "m.csv").write_text("timestamp,open,high,low,close,volume\n" + minutes)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "markets: [KRW-BTC]\ntimeframe: 1h\nstrategy: {use: breakout}\n"
+        "backtest: {data: {KRW-BTC: m.csv}}\n"
+    )
+    result = tradekit("backtest", str(config), "-o", str(tmp_path / "o"), "-q")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'm.csv'}: bars 1m apart (2020-09-13 12:40:00 UTC and "
+        "2020-09-13 12:41:00 UTC) but the configured timeframe is 1h: set `timeframe` to the "
+        "data's interval, or use 1h candles"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize(
     "args", [["--help"], ["backtest", "--help"], ["config", "check", "--help"]]
 )

@@ -101,3 +101,117 @@ def test_open_csv_source_only_answers_csv_paths() -> None:
     assert open_csv_source("file:///data/x.csv") is not None
     assert open_csv_source("sqlite:///x.db") is None
     assert open_csv_source("data/x.parquet") is None
+
+
+# -- bad bytes and bad times -------------------------------------------------------------
+
+
+def write_bytes(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "c.csv"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # Latin-1 in a price, a cp949 (Korean) note in a column the reader ignores, a bad header.
+        (
+            HEADER.encode() + f"{T},10,11,9,10,1\n{T + H},10,11,9,1\xe90,1\n".encode("latin-1"),
+            "c.csv:3: not UTF-8 text (byte 0xe9 at column 24)",
+        ),
+        (
+            b"timestamp,open,high,low,close,volume,note\n"
+            + f"{T},10,11,9,10,1,ok\n{T + H},10,11,9,10,1,".encode()
+            + "비트".encode("cp949")
+            + b"\n",
+            "c.csv:3: not UTF-8 text (byte 0xba at column 28)",
+        ),
+        (
+            b"time\xff,open,high,low,close,volume\n",
+            "c.csv:1: not UTF-8 text (byte 0xff at column 5)",
+        ),
+    ],
+)
+def test_bytes_that_are_not_utf8_name_their_line(tmp_path: Path, data: bytes, message: str) -> None:
+    with pytest.raises(DataError, match=re.escape(message + "; save the file as UTF-8")):
+        read(write_bytes(tmp_path, data))
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    # What spreadsheet programs write for "CSV UTF-8".
+    path = write_bytes(tmp_path, b"\xef\xbb\xbf" + HEADER.encode() + f"{T},10,11,9,10,1\n".encode())
+    assert read(path) == [(T, 10.0)]
+
+
+@pytest.mark.parametrize(
+    ("stamp", "message"),
+    [
+        ("1e30", "timestamp '1e30' is out of range (0 to 253402300799999 ms"),
+        ("9223372036854775808", "timestamp '9223372036854775808' is out of range"),
+        ("253402300800000", "timestamp '253402300800000' is out of range"),  # year 10000
+        ("-1", "timestamp '-1' is out of range"),
+        (f"-{T}", f"timestamp '-{T}' is out of range"),
+        (f"{T}.5", f"timestamp '{T}.5' is not a whole number of milliseconds"),
+        ("inf", "not a finite number"),
+    ],
+)
+def test_times_out_of_range_or_not_whole_name_their_line(
+    tmp_path: Path, stamp: str, message: str
+) -> None:
+    path = write(tmp_path, [f"{T},10,11,9,10,1", f"{stamp},10,11,9,10,1"])
+    with pytest.raises(DataError, match=re.escape(f"c.csv:3: {message}")):
+        read(path)
+
+
+def test_the_last_representable_time_and_fractional_seconds_are_read(tmp_path: Path) -> None:
+    path = write(tmp_path, ["253402300799999,10,11,9,10,1", "1500000000.123,10,11,9,10,1"])
+    # Seconds with a fraction round to the nearest millisecond (1.123 * 1000 is 1122.99...).
+    assert read(path) == [(1_500_000_000_123, 10.0), (253_402_300_799_999, 10.0)]
+
+
+def test_an_oversized_field_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, [f"{T},10,11,9,10,1", f"{T + H},10,11,9,10,1" + "0" * 200_000])
+    with pytest.raises(DataError, match=r"c\.csv:3: field larger than field limit"):
+        read(path)
+
+
+# -- the timeframe -----------------------------------------------------------------------
+
+M = 60_000
+
+
+def test_bars_closer_than_the_timeframe_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, [f"{T + i * M},10,11,9,10,1" for i in range(100)])  # minute bars
+    message = (
+        "c.csv: bars 1m apart (2020-09-13 12:26:40 UTC and 2020-09-13 12:27:40 UTC) but the "
+        "configured timeframe is 1h: set `timeframe` to the data's interval, or use 1h candles"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        read(path)
+
+
+def test_one_stray_bar_too_close_is_refused_too(tmp_path: Path) -> None:
+    rows = [f"{T + i * H},10,11,9,10,1" for i in range(10)] + [f"{T + 5 * H + 90_000},10,11,9,10,1"]
+    with pytest.raises(DataError, match=r"bars 90s apart .* timeframe is 1h"):
+        read(write(tmp_path, rows))
+
+
+def test_data_mostly_farther_apart_than_the_timeframe_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, [f"{T + i * H},10,11,9,10,1" for i in range(48)])  # hourly bars
+    message = (
+        "c.csv: most bars are 1h apart (47 of 47; 0 are 1m apart) but the configured timeframe "
+        "is 1m: set `timeframe: 1h`, or use 1m candles"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        list(CsvCandleSource(path).bars("KRW-BTC", Timeframe("1m")))
+
+
+def test_gaps_in_data_of_the_right_timeframe_are_only_warned_about(
+    tmp_path: Path, warnings: list[str]
+) -> None:
+    # A third of the hours are missing (a quiet market): still hourly data.
+    hours = [h for h in range(60) if h % 3 != 2]
+    path = write(tmp_path, [f"{T + h * H},10,11,9,10,1" for h in hours])
+    assert [t for t, _ in read(path)] == [T + h * H for h in hours]
+    assert any("19 gaps in the data (19 missing 1h bars)" in w for w in warnings)
