@@ -6,7 +6,6 @@ the simulated venue feeds it bars in open-time order (ties in config market orde
 
 from __future__ import annotations
 
-import functools
 import heapq
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -111,17 +110,11 @@ def run_bars(
         if isinstance(event, _KEPT_EVENTS):
             events.append(event)
 
-    import anyio
-
-    from tradekit.engine.loop import run_loop
+    from tradekit.engine.loop import run_recorded
 
     core = TradingCore(markets, strategy_factory, risk_rules, params, keep if keep_events else None)
     core.start()
-    anyio.run(
-        functools.partial(
-            run_loop, core, bars, finish=True, checkpoint_every=_CHUNK, progress=progress
-        )
-    )
+    run_recorded(core, bars, progress=progress, chunk=_CHUNK)
     return BacktestResult(
         markets=list(markets),
         timeframe=timeframe,

@@ -1,4 +1,4 @@
-"""The async loop over the simulated and paper venues makes the backtest's exact fills."""
+"""The async loop over recorded and streamed bars makes the backtest's exact fills."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from tradekit.backtest import run_bars
 from tradekit.builtin.risk import DailyLossLimit, PositionSize
 from tradekit.engine.core import EngineParams, TradingCore
 from tradekit.engine.loop import run_loop
-from tradekit.engine.venues import PaperVenue, SimulatedVenue
 from tradekit.models import Bar
 from tradekit.testing import random_walk_bars
 
@@ -38,16 +37,18 @@ def backtest_fills(bars: list[Bar]) -> list[object]:
 
 
 @pytest.mark.anyio
-async def test_simulated_venue_matches_backtest() -> None:
+async def test_recorded_bars_in_the_async_loop_match_backtest() -> None:
     bars = random_walk_bars(3000, seed=3)
     core = make_core()
-    await run_loop(core, SimulatedVenue(bars, yield_every=100))
+    done: list[int] = []
+    await run_loop(core, bars, finish=True, checkpoint_every=100, progress=done.append)
+    assert done[-1] == 3000
     assert core.fills == backtest_fills(bars)
     assert len(core.fills) > 10
 
 
 @pytest.mark.anyio
-async def test_paper_venue_over_replayed_bars_matches_backtest() -> None:
+async def test_streamed_bars_match_backtest() -> None:
     bars = random_walk_bars(1500, seed=4)
     send, receive = anyio.create_memory_object_stream[Bar](10)
 
@@ -64,5 +65,5 @@ async def test_paper_venue_over_replayed_bars_matches_backtest() -> None:
     core = make_core()
     async with anyio.create_task_group() as tg:
         tg.start_soon(replay)
-        await run_loop(core, PaperVenue(stream()))
+        await run_loop(core, stream(), finish=True)
     assert core.fills == backtest_fills(bars)

@@ -13,8 +13,7 @@ from tradekit_breakout.strategy import BreakoutConfig, BreakoutStrategy
 
 from tradekit.backtest import run_bars
 from tradekit.builtin.risk import DailyLossLimit, PositionSize
-from tradekit.config import Settings, parse_settings
-from tradekit.engine.core import EngineParams
+from tradekit.config import PaperSettings, Settings, parse_settings
 from tradekit.errors import ConfigError
 from tradekit.models import Bar, Timeframe
 from tradekit.plugins import load_plugins
@@ -93,7 +92,7 @@ def backtest(bars: list[Bar]) -> list[Any]:
         ["KRW-BTC"],
         lambda _m: BreakoutStrategy(BreakoutConfig(lookback=5)),
         [DailyLossLimit(DailyLossLimit.Config()), PositionSize(PositionSize.Config())],
-        EngineParams(),
+        PaperSettings().engine_params(check_cash=False),  # the same venue rules as paper
     )
     return [f for f in result.fills if f.reason != "end_of_data"]
 

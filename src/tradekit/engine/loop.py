@@ -1,12 +1,13 @@
 """The one loop that drives the decision core in every mode.
 
-Backtests hand it recorded bars (a plain iterable, run in a tight loop with a scheduling
-checkpoint now and then); paper and live trading hand it the exchange's live bars (an async
-iterable). Either way each bar goes to :meth:`TradingCore.step`, then to ``after_bar``.
+Paper and live trading hand :func:`run_loop` the exchange's live bars (an async iterable);
+a backtest hands :func:`run_recorded` recorded bars outside any event loop. Either way each
+bar goes to :meth:`TradingCore.step` and nothing else decides.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
 
@@ -15,7 +16,7 @@ import anyio.lowlevel
 from tradekit.engine.core import TradingCore
 from tradekit.models import Bar
 
-__all__ = ["run_loop"]
+__all__ = ["run_loop", "run_recorded"]
 
 AfterBar = Callable[[Bar, float], None]
 
@@ -66,3 +67,33 @@ async def run_loop(
             progress(done + count)
     if finish:
         core.finish()
+
+
+def run_recorded(
+    core: TradingCore,
+    bars: Iterable[Bar],
+    *,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 50_000,
+) -> None:
+    """The same loop for recorded bars outside an event loop (backtests), then close out.
+
+    Args:
+        core: the decision core.
+        bars: closed bars in processing order.
+        progress: told the number of bars done after every ``chunk`` bars.
+        chunk: bars between progress reports.
+    """
+    step = core.step
+    if progress is None:
+        for bar in bars:
+            step(bar)
+    else:
+        done = 0
+        iterator = iter(bars)
+        while batch := list(itertools.islice(iterator, chunk)):
+            for bar in batch:
+                step(bar)
+            done += len(batch)
+            progress(done)
+    core.finish()

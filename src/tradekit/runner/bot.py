@@ -348,6 +348,12 @@ class Bot:
             with anyio.CancelScope(shield=True):
                 await feed.aclose()
 
+    def _step(self, bar: Bar) -> None:
+        """One bar through the core and the bookkeeping after it (what the loop does)."""
+        started = time.perf_counter()
+        self.core.step(bar)
+        self._after_bar(bar, time.perf_counter() - started)
+
     def _after_bar(self, bar: Bar, seconds: float) -> None:
         self._snapshot_if_changed(bar.time_ms)
         self.bars_processed += 1
