@@ -120,11 +120,9 @@ class CsvCandleSource:
                     f"{self.path}:{line}: timestamp {row[time_col].strip()!r} is out of "
                     f"range (0 to {_MAX_MS} ms, 1970 to 9999; or Unix seconds)"
                 )
-            if stamp < _SECONDS_LIMIT:
-                ms = round(stamp * 1000)  # round: 1.123 * 1000 is 1122.9999...
-            elif stamp.is_integer():
-                ms = int(stamp)
-            else:
+            # Seconds are rounded, not truncated: 1.123 * 1000 is 1122.9999...
+            ms = int(stamp) if stamp >= _SECONDS_LIMIT else round(stamp * 1000)
+            if ms != stamp and stamp >= _SECONDS_LIMIT:
                 raise DataError(
                     f"{self.path}:{line}: timestamp {row[time_col].strip()!r} is not a "
                     "whole number of milliseconds"
@@ -169,7 +167,8 @@ def _check_spacing(
 ) -> None:
     """Refuse bars that do not match ``timeframe``; warn about gaps."""
     check = SpacingCheck(timeframe, str(path))
-    check.scan(map(times.__getitem__, order))
+    # Sorted and unique already (the usual case): the array itself, without indexing.
+    check.scan(times if order == range(len(times)) else map(times.__getitem__, order))
     check.finish()
     if check.gaps:
         logger.warning(
