@@ -164,11 +164,11 @@ class ExitPlan:
 
 @attrs.frozen(slots=True)
 class Signal:
-    """A strategy's wish to enter a market, made on a closed bar."""
+    """A strategy's wish to enter (``buy``) or leave (``sell``) a market, made on a closed bar."""
 
     market: str
     time_ms: int
-    action: str  # "buy" for entries; strategies may emit other actions for the record
+    action: str  # "buy" enters; "sell" closes the market's position; anything else is an error
     price: float  # the closing price the decision was made on
     exit_plan: ExitPlan
     confidence: float = 1.0

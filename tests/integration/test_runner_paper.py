@@ -92,7 +92,7 @@ def backtest(bars: list[Bar]) -> list[Any]:
         ["KRW-BTC"],
         lambda _m: BreakoutStrategy(BreakoutConfig(lookback=5)),
         [DailyLossLimit(DailyLossLimit.Config()), PositionSize(PositionSize.Config())],
-        PaperSettings().engine_params(check_cash=False),  # the same venue rules as paper
+        PaperSettings().engine_params(),  # the same venue rules as paper
     )
     return [f for f in result.fills if f.reason != "end_of_data"]
 

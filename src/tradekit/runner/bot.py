@@ -113,7 +113,7 @@ class Bot:
             settings.markets,
             strategy,
             [rule.build() for rule in settings.risk],
-            account.engine_params(check_cash=self.live),
+            account.engine_params(check_cash=True),
             emit=self._emit,
             port=self.execution,
         )
