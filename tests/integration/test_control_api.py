@@ -77,6 +77,8 @@ class FakeBot:
             bars_processed=5,
             fills=3,
             open_positions=len(self.held),
+            remainders={ETH: 0.00004},
+            blocked={ETH: "order x: fate unknown"},
         )
 
     def positions(self) -> list[Position]:
@@ -303,6 +305,8 @@ async def test_status(store: AsyncStore) -> None:
         "bars_processed": 5,
         "fills": 3,
         "open_positions": 1,
+        "remainders": {ETH: 0.00004},
+        "blocked": {ETH: "order x: fate unknown"},
     }
 
 
@@ -329,6 +333,7 @@ async def test_positions(store: AsyncStore) -> None:
                 "last_price": None,
                 "unrealized_pnl": 0.0,
                 "status": "open",
+                "remainder": 0.0,
             },
             {
                 "market": ETH,
@@ -342,6 +347,7 @@ async def test_positions(store: AsyncStore) -> None:
                 "last_price": 3_100_000.0,
                 "unrealized_pnl": 200_000.0,
                 "status": "open",
+                "remainder": 0.0,
             },
         ]
     }

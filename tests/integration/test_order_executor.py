@@ -565,12 +565,6 @@ async def test_an_order_is_never_submitted_twice(
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="executor bug: submit() starts the id's booked totals at zero (_executed) and "
-    "StoreJournal writes NEW with update_order, which overwrites the stored FILLED row: a "
-    "new process re-submitting a stored id sends it again and hands its fill out again",
-)
 async def test_a_new_process_does_not_book_a_stored_order_again(
     fake_bithumb: FakeBithumb, exchange: BithumbExchange, store: AsyncStore, time: FakeTime
 ) -> None:
@@ -642,12 +636,6 @@ async def test_a_sell_goes_out_even_when_the_journal_cannot_store_it(
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="executor bug: after a sell went out without a durable journal, the UNKNOWN mark "
-    "(durable=True) raises StorageError out of submit(): the sent sell is neither looked up "
-    "nor reported as sent (LiveExecution reads StorageError as 'never sent')",
-)
 async def test_a_sell_of_unknown_fate_is_looked_up_even_when_the_journal_fails(
     fake_bithumb: FakeBithumb, exchange: BithumbExchange, store: AsyncStore, time: FakeTime
 ) -> None:

@@ -35,7 +35,6 @@ from tradekit.errors import (
     OrderNotSent,
     OrderRejected,
     OrderStateUnknown,
-    RateLimited,
     StorageError,
     TemporaryExchangeError,
 )
@@ -203,6 +202,23 @@ class OrderExecutor:
         self._new_fills: dict[str, list[Fill]] = {}
         self._lock: anyio.Lock | None = None  # made lazily: it belongs to the running loop
 
+    async def _load_booked(self, order: Order) -> None:
+        """What earlier processes booked for this id (normally nothing: ids are per run).
+
+        Raises:
+            ValueError: the id was already filled: it is never sent again.
+        """
+        cid = order.client_order_id
+        try:
+            prior = await self.journal.fills(client_order_id=cid)
+        except StorageError:
+            if order.side is not Side.SELL:
+                raise
+            prior = []  # the store is failing; a sale goes out all the same
+        if prior:
+            raise ValueError(f"order {cid} was already sent and filled; it is never sent twice")
+        self._executed[cid] = _Executed()
+
     def take_fills(self, client_order_id: str) -> list[Fill]:
         """The fills found for an order since the last call (each is handed out once)."""
         return self._new_fills.pop(client_order_id, [])
@@ -242,7 +258,7 @@ class OrderExecutor:
         if cid in self._claimed:
             raise ValueError(f"order {cid} was already submitted; it is never sent twice")
         self._claimed.add(cid)
-        self._executed[cid] = _Executed()  # new here: nothing was booked for it before
+        await self._load_booked(order)
         submitted = attrs.evolve(order, status=OrderStatus.SUBMITTED, updated_ms=self._now(order))
         try:
             await self._write(order)
@@ -273,26 +289,26 @@ class OrderExecutor:
             except OrderRejected as exc:
                 reason = f"rejected: {exc.code}: {exc}" if exc.code else f"rejected: {exc}"
                 logger.warning("order {}: {}", cid, reason)
-                return await self._mark(submitted, OrderStatus.REJECTED, reason)
+                return await self._mark(submitted, OrderStatus.REJECTED, reason, durable=False)
             except OrderNotSent as exc:
                 wait = backoff_delay(attempt, self.poll_interval_s, _MAX_LOOKUP_DELAY_S)
-                if isinstance(exc, RateLimited) and exc.retry_after is not None:
-                    wait = max(wait, exc.retry_after)
                 retry_after = getattr(exc, "retry_after", None)
                 if retry_after is not None:
                     wait = max(wait, float(retry_after))
                 if self._clock() + wait * 1000 > deadline:
                     logger.error("order {}: not sent before the deadline: {}", cid, exc)
-                    return await self._mark(submitted, OrderStatus.REJECTED, NOT_SENT)
+                    return await self._mark(
+                        submitted, OrderStatus.REJECTED, NOT_SENT, durable=False
+                    )
                 logger.warning("order {}: not sent ({}); sending again in {:.2f}s", cid, exc, wait)
                 await self._sleep(wait)
                 continue
             except (OrderStateUnknown, TemporaryExchangeError) as exc:
                 logger.warning("order {}: fate unknown after {}; looking it up", cid, exc)
-                unknown = await self._mark(submitted, OrderStatus.UNKNOWN)
+                unknown = await self._mark(submitted, OrderStatus.UNKNOWN, durable=False)
                 return await self._resolve_unknown(unknown)
             except ExchangeError as exc:
-                await self._mark(submitted, OrderStatus.UNKNOWN)
+                await self._mark(submitted, OrderStatus.UNKNOWN, durable=False)
                 logger.error("order {}: sending failed ({}); left UNKNOWN for reconcile", cid, exc)
                 raise
             break
@@ -311,7 +327,7 @@ class OrderExecutor:
                 order.client_order_id,
                 self.max_lookups,
             )
-            return await self._mark(order, OrderStatus.REJECTED, NOT_RECEIVED)
+            return await self._mark(order, OrderStatus.REJECTED, NOT_RECEIVED, durable=False)
         logger.error(
             "order {}: fate still unknown after {} look-ups; left UNKNOWN for reconcile",
             order.client_order_id,

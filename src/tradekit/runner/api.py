@@ -115,6 +115,8 @@ class StatusOut(TypedDict):
     bars_processed: int
     fills: int
     open_positions: int
+    remainders: dict[str, float]
+    blocked: dict[str, str]
 
 
 class PositionOut(TypedDict):
@@ -131,6 +133,7 @@ class PositionOut(TypedDict):
     last_price: float | None
     unrealized_pnl: float
     status: str
+    remainder: float
 
 
 class PositionsOut(TypedDict):
@@ -228,6 +231,8 @@ def status_to_dict(status: BotStatus) -> StatusOut:
         "bars_processed": status.bars_processed,
         "fills": status.fills,
         "open_positions": status.open_positions,
+        "remainders": dict(status.remainders),
+        "blocked": dict(status.blocked),
     }
 
 
@@ -245,6 +250,7 @@ def position_to_dict(position: Position) -> PositionOut:
         "last_price": position.last_price,
         "unrealized_pnl": position.unrealized_pnl,
         "status": position.status,
+        "remainder": position.remainder,
     }
 
 

@@ -143,6 +143,8 @@ class Bot:
             bars_processed=self.bars_processed,
             fills=len(core.fills),
             open_positions=len(core.positions()),
+            remainders=core.remainders(),
+            blocked={m: s.blocked for m, s in core.states.items() if s.blocked is not None},
         )
 
     @property

@@ -31,6 +31,10 @@ class BotStatus:
     bars_processed: int
     fills: int
     open_positions: int
+    #: Quantities held below the exchange's step, per market (sold with the next sale).
+    remainders: dict[str, float] = attrs.field(factory=dict)
+    #: Markets taking no new entries until a human has looked, and why (exits still work).
+    blocked: dict[str, str] = attrs.field(factory=dict)
 
 
 class UnknownMarket(LookupError):

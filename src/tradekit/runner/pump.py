@@ -104,7 +104,7 @@ class EventPump:
         self._durable.append(pending)
         if self._durable_wake is not None:
             self._durable_wake.set()
-        await self._wait(pending.done)
+        await self._wait(pending)
 
     async def flush(self) -> None:
         """Return once every event queued so far is stored.
@@ -119,12 +119,15 @@ class EventPump:
         self._durable.append(marker)
         if self._durable_wake is not None:
             self._durable_wake.set()
-        await self._wait(marker.done)
+        await self._wait(marker)
 
-    async def _wait(self, done: anyio.Event) -> None:
-        if self.failing is not None:
+    async def _wait(self, pending: _Pending) -> None:
+        assert pending.done is not None
+        if self.failing is None:
+            await pending.done.wait()
+        # Released early when the store started failing: the event is not stored yet.
+        if self.failing is not None and pending in self._durable:
             raise StorageError(f"the store is failing: {self.failing}")
-        await done.wait()
 
     # -- what the executor reads back ---------------------------------------------------
 
