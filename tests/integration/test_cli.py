@@ -245,3 +245,51 @@ def test_example_configs_are_valid(name: str) -> None:
     assert result.returncode == 0, result.stderr
     shown = yaml.safe_load(result.stdout)
     assert shown["strategy"]["use"] == "breakout"
+
+
+NOT_A_MARKET = "is not a market id (expected QUOTE-BASE in capitals and digits, e.g. KRW-BTC)"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            {"risk": [{"use": "daily_loss_limit", "limit": 0.05}]},
+            "risk: no rule sizes entries in ['daily_loss_limit']; add one such as "
+            "{use: position_size, fraction: 0.05}",
+        ),
+        ({"markets": ["../etc"]}, f"markets[0]: '../etc' {NOT_A_MARKET}"),
+        (
+            {"storage": {"url": "postgres://bot:hunter2-db-password@db/bot"}},
+            "storage.url: unknown database 'postgres' in 'postgres://bot:***@db/bot' "
+            "(e.g. sqlite:///tradekit.db or postgresql+psycopg://user@host/db)",
+        ),
+    ],
+)
+def test_config_check_refuses_what_run_refuses(
+    tmp_path: Path, change: dict[str, object], problem: str
+) -> None:
+    config: dict[str, object] = {
+        "mode": "paper",
+        "markets": ["KRW-BTC"],
+        # Never contacted: the config is refused before anything starts.
+        "exchange": {
+            "use": "bithumb",
+            "base_url": "http://127.0.0.1:9",
+            "ws_url": "ws://127.0.0.1:9",
+        },
+        "strategy": {"use": "breakout"},
+        "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+        "api": {"enabled": False},
+        **change,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    check = tradekit("config", "check", str(path))
+    run = tradekit("run", str(path))
+    for result in (check, run):
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines()[-1] == f"error: invalid configuration: {problem}"
+        assert "hunter2" not in result.stdout + result.stderr
+    assert check.stdout == ""  # nothing printed as if it were fine
+    assert not (tmp_path / "bot.db").exists()  # run started nothing

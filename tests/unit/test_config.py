@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,92 @@ def test_load_settings_resolves_data_paths_relative_to_the_file(
 def test_missing_file(tmp_path: Path, host: PluginHost) -> None:
     with pytest.raises(ConfigError, match="cannot read the config file"):
         load_settings(tmp_path / "nope.yaml", host)
+
+
+# -- what `run` would refuse, refused while loading ---------------------------------------
+
+NOT_A_MARKET = "is not a market id (expected QUOTE-BASE in capitals and digits, e.g. KRW-BTC)"
+
+
+@pytest.mark.parametrize(
+    ("markets", "expected"),
+    [
+        (["../etc"], [f"markets[0]: '../etc' {NOT_A_MARKET}"]),
+        (["KRW-BTC", "krw-eth"], [f"markets[1]: 'krw-eth' {NOT_A_MARKET}"]),
+        (["KRW-BTC", "KRW-BTC\n"], [f"markets[1]: 'KRW-BTC\\n' {NOT_A_MARKET}"]),
+        (["KRW/BTC"], [f"markets[0]: 'KRW/BTC' {NOT_A_MARKET}"]),
+    ],
+)
+def test_market_ids_are_checked(host: PluginHost, markets: list[str], expected: list[str]) -> None:
+    data = {**BASE, "markets": markets, "backtest": {"data": dict.fromkeys(markets, "c.csv")}}
+    assert problems(host, data) == expected
+
+
+def test_backtest_data_keys_are_market_ids(host: PluginHost) -> None:
+    data = {**BASE, "backtest": {"data": {"KRW-BTC": "c.csv", "../etc": "passwd.csv"}}}
+    assert problems(host, data) == [f"backtest.data: '../etc' {NOT_A_MARKET}"]
+
+
+def test_a_risk_chain_must_size_entries(host: PluginHost) -> None:
+    data = {**BASE, "risk": [{"use": "daily_loss_limit", "limit": 0.05}]}
+    assert problems(host, data) == [
+        "risk: no rule sizes entries in ['daily_loss_limit']; add one such as "
+        "{use: position_size, fraction: 0.05}"
+    ]
+    assert problems(host, {**BASE, "risk": []}) == [
+        "risk: no rule sizes entries in []; add one such as {use: position_size, fraction: 0.05}"
+    ]
+    # A sizing rule that is only misspelt is reported as such, not as missing.
+    assert problems(host, {**BASE, "risk": [{"use": "position_sise"}]}) == [
+        "risk[0].use: no risk rule named 'position_sise' (did you mean 'position_size'?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "postgres://bot:hunter2-secret@db/bot",
+            "storage.url: unknown database 'postgres' in 'postgres://bot:***@db/bot' "
+            "(e.g. sqlite:///tradekit.db or postgresql+psycopg://user@host/db)",
+        ),
+        (
+            "postgresql+psycopg://bot:hunter2-secret@db:port/bot",
+            "storage.url: not a database URL: 'postgresql+psycopg://bot:***@db:port/bot' "
+            "(e.g. sqlite:///tradekit.db or postgresql+psycopg://user@host/db)",
+        ),
+        (
+            "sqlite:/tradekit.db",
+            "storage.url: not a database URL: 'sqlite:/tradekit.db' "
+            "(e.g. sqlite:///tradekit.db or postgresql+psycopg://user@host/db)",
+        ),
+        (
+            "postgresql+psycopg_async://bot:hunter2-secret@db/bot",
+            "storage.url: 'postgresql+psycopg_async' in "
+            "'postgresql+psycopg_async://bot:***@db/bot' is an asyncio driver; "
+            "use a synchronous one",
+        ),
+    ],
+)
+def test_a_storage_url_that_cannot_work_is_refused_without_its_password(
+    host: PluginHost, url: str, expected: str
+) -> None:
+    found = problems(host, {**BASE, "storage": {"url": url}})
+    assert found == [expected]
+    assert "hunter2" not in str(ConfigError(found))
+
+
+def test_a_storage_url_whose_driver_is_missing(host: PluginHost) -> None:
+    if importlib.util.find_spec("pg8000") is not None:
+        pytest.skip("pg8000 is installed here")
+    assert problems(host, {**BASE, "storage": {"url": "postgresql+pg8000://bot:pw@db/bot"}}) == [
+        "storage.url: the driver of 'postgresql+pg8000://bot:***@db/bot' is not installed "
+        "(no module 'pg8000')"
+    ]
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///tradekit.db", "sqlite://", "postgresql+psycopg://bot:pw@db:5432/bot"]
+)
+def test_usable_storage_urls_pass(host: PluginHost, url: str) -> None:
+    assert parse_settings({**BASE, "storage": {"url": url}}, host, {}).storage.url == url

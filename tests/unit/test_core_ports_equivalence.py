@@ -8,6 +8,7 @@ exit reasons, bars) and fills must equal the backtest's within one step and one 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -125,5 +126,6 @@ def test_trade_driven_market_port_makes_the_backtests_decisions(bars: list[Bar])
 
 def test_the_path_reaches_every_tick_so_a_stop_fills_on_its_grid_price() -> None:
     path = bar_path(Decimal(300_000), Decimal(300_500), Decimal(299_000), Decimal(300_200))
-    assert min(path) == 299_000 and max(path) == 300_500
-    assert all(abs(a - b) == 100 for a, b in zip(path, path[1:], strict=False))
+    assert min(path) == 299_000
+    assert max(path) == 300_500
+    assert all(abs(a - b) == 100 for a, b in itertools.pairwise(path))

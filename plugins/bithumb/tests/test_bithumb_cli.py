@@ -183,7 +183,11 @@ def test_download_rejects_bad_arguments(
     bad_date = run(cli, server, "download", "KRW-BTC", "--since", "last week", "-o", out)
     assert bad_date.exit_code == 2
     assert "expected YYYY-MM-DD" in bad_date.output
+    bad_market = run(cli, server, "download", "../etc", "--since", "2024-01-01", "-o", out)
+    assert bad_market.exit_code == 2
+    assert "Invalid value for MARKET: '../ETC' is not a market id" in bad_market.output
     assert server.requests == []  # nothing was asked
+    assert not Path(out).exists()
 
 
 def test_parse_date() -> None:

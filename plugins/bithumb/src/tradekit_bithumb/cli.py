@@ -110,6 +110,7 @@ def download_command(
     quiet: bool,
 ) -> None:
     """Download closed candles of MARKET, such as KRW-BTC, from Bithumb (resumable)."""
+    from tradekit.markets import market_id_problem
     from tradekit.models import Timeframe
     from tradekit_bithumb.client import candle_path
     from tradekit_bithumb.config import BithumbConfig
@@ -125,6 +126,9 @@ def download_command(
     if until_ms <= since_ms:
         raise click.BadParameter("--until must be after --since", param_hint="--until")
     market = market.upper()
+    problem = market_id_problem("MARKET", market)
+    if problem is not None:  # it names files and store rows: nothing odd gets that far
+        raise click.BadParameter(problem.removeprefix("MARKET: "), param_hint="MARKET")
     sink = open_sink(output, market, tf)
 
     async def run(report: Any) -> int:
