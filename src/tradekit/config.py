@@ -30,6 +30,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn
 
 from tradekit.errors import ConfigError, PluginError
+from tradekit.markets import market_id_problem
 from tradekit.models import Timeframe
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ __all__ = [
     "masked",
     "secret_field",
     "secret_values",
+    "storage_url_problem",
     "structure_config",
     "substitute_env",
 ]
@@ -611,6 +613,8 @@ def parse_settings(
             f"api.token: required when api.host is {raw.api.host!r} (not loopback): "
             "anyone who can reach the port could trade"
         )
+    # What `run` or the engine would refuse later is refused here, so `config check` sees it.
+    problems.extend(_run_problems(raw, risk, risk_blocks))
     if problems:
         raise ConfigError(problems)
     assert strategy is not None
@@ -628,6 +632,72 @@ def parse_settings(
         paper=raw.paper,
         source=source,
     )
+
+
+def _run_problems(raw: _RawSettings, risk: list[Component], risk_blocks: Any) -> list[str]:
+    """Market ids, a risk chain that sizes entries, a usable storage URL."""
+    found = [
+        problem
+        for i, market in enumerate(raw.markets)
+        if (problem := market_id_problem(f"markets[{i}]", market)) is not None
+    ]
+    # A key that is also in markets was reported there already.
+    found += [
+        problem
+        for market in raw.backtest.data
+        if market not in raw.markets
+        and (problem := market_id_problem("backtest.data", market)) is not None
+    ]
+    # Only when every rule was understood: a misspelt sizing rule is reported as such already.
+    understood = isinstance(risk_blocks, list) and len(risk) == len(risk_blocks)
+    if understood and not any(getattr(rule.cls, "sizes_entries", False) for rule in risk):
+        found.append(
+            f"risk: no rule sizes entries in {[rule.use for rule in risk]!r}; add one "
+            "such as {use: position_size, fraction: 0.05}"
+        )
+    url_problem = storage_url_problem(raw.storage.url)
+    if url_problem is not None:
+        found.append(f"storage.url: {url_problem}")
+    return found
+
+
+# user:password@ in a URL that does not even parse; greedy up to the last "@" (a password with
+# an unescaped "@" or "/" is one reason a URL does not parse).
+_URL_PASSWORD = re.compile(r"^([^:/?#]*://[^:/@]*:).*@", re.DOTALL)
+
+
+def _hide_password(url: str) -> str:
+    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", url)
+
+
+def storage_url_problem(url: str) -> str | None:
+    """None for a usable store URL, else why not; the URL's password never appears.
+
+    The URL must parse, name a database SQLAlchemy knows, and its driver must be installed
+    and synchronous (the store is used from worker threads).
+    """
+    # Imported here: sqlalchemy is heavy, and only loading a config needs it.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    example = "e.g. sqlite:///tradekit.db or postgresql+psycopg://user@host/db"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return f"not a database URL: {_hide_password(url)!r} ({example})"
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        return f"unknown database {parsed.drivername!r} in {shown!r} ({example})"
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        missing = exc.name or str(exc)
+        return f"the driver of {shown!r} is not installed (no module {missing!r})"
+    if getattr(dialect, "is_async", False):
+        return f"{parsed.drivername!r} in {shown!r} is an asyncio driver; use a synchronous one"
+    return None
 
 
 def load_settings(
