@@ -171,6 +171,8 @@ class OrderExecutor:
         max_lookups: look-ups of an order of unknown fate before deciding it was never received.
         deadline_s: the total time :meth:`submit` may spend sending an order again after
             :class:`~tradekit.errors.OrderNotSent` answers.
+        journal_wait_s: how long a sale, and any state after sending, waits for the journal
+            before going on without it (the journal writes it later).
     """
 
     def __init__(
@@ -184,6 +186,7 @@ class OrderExecutor:
         poll_interval_s: float = 1.0,
         max_lookups: int = 5,
         deadline_s: float = 30.0,
+        journal_wait_s: float = 2.0,
     ) -> None:
         if max_lookups < 1:
             raise ValueError(f"max_lookups must be at least 1, got {max_lookups}")
@@ -197,6 +200,7 @@ class OrderExecutor:
         self.poll_interval_s = poll_interval_s
         self.max_lookups = max_lookups
         self.deadline_s = deadline_s
+        self.journal_wait_s = journal_wait_s
         self._claimed: set[str] = set()
         self._executed: dict[str, _Executed] = {}
         self._new_fills: dict[str, list[Fill]] = {}
@@ -260,9 +264,12 @@ class OrderExecutor:
         self._claimed.add(cid)
         await self._load_booked(order)
         submitted = attrs.evolve(order, status=OrderStatus.SUBMITTED, updated_ms=self._now(order))
+        # A stop must not wait for a locked database: a sale waits a short while, a buy as
+        # long as the store keeps trying (it is not sent without its row).
+        wait = self.journal_wait_s if order.side is Side.SELL else None
         try:
-            await self._write(order)
-            await self._write(submitted)
+            await self._write(order, wait)
+            await self._write(submitted, wait)
         except StorageError as exc:
             if order.side is not Side.SELL:
                 await self._mark(submitted, OrderStatus.REJECTED, f"not sent: {exc}", durable=False)
@@ -476,8 +483,21 @@ class OrderExecutor:
         """A time for a new state: never before the previous one (the store drops older)."""
         return max(self._clock(), previous.updated_ms)
 
-    async def _write(self, order: Order) -> None:
-        await self.journal.write(OrderEvent(order.updated_ms, order))
+    async def _write(self, order: Order, wait_s: float | None = None) -> None:
+        """Journal ``order``; with ``wait_s``, give up waiting after that long.
+
+        Raises:
+            StorageError: the journal failed, or did not confirm within ``wait_s`` (the event
+                stays queued in the journal and is written later).
+        """
+        event = OrderEvent(order.updated_ms, order)
+        if wait_s is None:
+            await self.journal.write(event)
+            return
+        with anyio.move_on_after(wait_s) as scope:
+            await self.journal.write(event)
+        if scope.cancelled_caught:
+            raise StorageError(f"the journal did not confirm within {wait_s:g}s")
 
     async def _mark(
         self, order: Order, status: OrderStatus, reason: str | None = None, *, durable: bool = True
@@ -488,7 +508,7 @@ class OrderExecutor:
             changes["reason"] = reason
         marked = attrs.evolve(order, **changes)
         try:
-            await self._write(marked)
+            await self._write(marked, None if durable else self.journal_wait_s)
         except StorageError as exc:
             if durable:
                 raise
@@ -520,7 +540,7 @@ class OrderExecutor:
                 return current
             merged = attrs.evolve(merged, updated_ms=self._now(current))
         try:
-            await self._write(merged)
+            await self._write(merged, self.journal_wait_s)
         except StorageError as exc:
             logger.error(
                 "order {}: journal behind ({}); kept for later", merged.client_order_id, exc

@@ -46,11 +46,12 @@ _RETRY_CAP_S = 10.0
 class _Pending:
     """One event waiting for the writer; ``done`` is set once it is stored."""
 
-    __slots__ = ("done", "event")
+    __slots__ = ("done", "event", "notified")
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, event: Event, *, notified: bool = False) -> None:
         self.event = event
         self.done: anyio.Event | None = None
+        self.notified = notified  # already sent to the notifiers (a storage alarm)
 
 
 class EventPump:
@@ -193,7 +194,9 @@ class EventPump:
                         "wait, and every event is written when it is back",
                         exc,
                     )
-                    self._notify.append(ErrorEvent(pending.event.time_ms, "storage", str(exc)))
+                    alarm = ErrorEvent(pending.event.time_ms, "storage", str(exc))
+                    self._notify.append(alarm)  # people hear of it now...
+                    self._durable.append(_Pending(alarm, notified=True))  # ...the store later
                     self._wake_notifiers()
                     if self.on_store_state is not None:
                         self.on_store_state(str(exc))
@@ -210,7 +213,7 @@ class EventPump:
                 self.failing = None
                 if self.on_store_state is not None:
                     self.on_store_state(None)
-            if pending.event is not _FLUSH:
+            if pending.event is not _FLUSH and not pending.notified:
                 self._notify.append(pending.event)
                 self._wake_notifiers()
 
