@@ -296,3 +296,27 @@ async def test_a_refused_backfill_ends_the_feed(fake_bithumb: FakeBithumb) -> No
     await feed.aclose()
     with anyio.fail_after(5), pytest.raises(StopAsyncIteration):
         await anext(feed)
+
+
+async def test_a_trade_stamped_hours_ahead_neither_closes_nor_opens_a_bar(
+    fake_bithumb: FakeBithumb, logs: list[str]
+) -> None:
+    ticks = make_ticks(range(6))
+    truth = candles(ticks)
+    load(fake_bithumb, list(truth.values()))
+    clock = SimClock(T0)
+    async with running_feed(fake_bithumb, clock, rest_backfill(fake_bithumb.base_url)) as run:
+        for tick in ticks[:6]:  # minute 0 and half of minute 1
+            await run.trade(tick)
+        # A trade stamped two hours ahead of this machine's clock, in the middle of minute 1:
+        # built into a bar, it would close minute 1 early and make every later trade "late".
+        fake_bithumb.push_trade(MARKET, 99_000_000, "5", time_ms=clock.now_ms + 120 * MINUTE)
+        await run.until(lambda: run.stream.stats.ahead == 1)
+        for tick in ticks[6:]:
+            await run.trade(tick)
+        await run.bars_up_to(T0 + 4 * MINUTE)
+        assert run.feed.builder.open_bar(MARKET) == truth[T0 + 5 * MINUTE]  # still open
+    assert run.bars == [truth[T0 + m * MINUTE] for m in range(5)]
+    assert run.stream.stats.trades == len(ticks)
+    assert not any("late trade" in line for line in logs)
+    assert sum("skipped a trade stamped" in line for line in logs) == 1

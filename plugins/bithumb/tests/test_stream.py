@@ -237,6 +237,71 @@ def test_rejects_bad_arguments() -> None:
         TradeStream("ws://127.0.0.1:1/websocket/v1", ["KRW-BTC"], backoff_initial=5, backoff_max=1)
     with pytest.raises(Exception, match="valid URI"):
         TradeStream("http://127.0.0.1:1/", ["KRW-BTC"])
+    with pytest.raises(ValueError, match="max_ahead"):
+        TradeStream("ws://127.0.0.1:1/websocket/v1", ["KRW-BTC"], max_ahead=-1)
+
+
+@pytest.fixture
+def warnings() -> Iterator[list[str]]:
+    messages: list[str] = []
+    handler = logger.add(lambda m: messages.append(m.record["message"]), level="WARNING")
+    yield messages
+    logger.remove(handler)
+
+
+HOUR = 3_600_000
+
+
+async def test_a_trade_stamped_ahead_of_the_clock_is_skipped_with_one_warning(
+    fake_bithumb: FakeBithumb, warnings: list[str]
+) -> None:
+    now = T0 + 60_000
+    async with make_stream(fake_bithumb.ws_url, clock=lambda: now) as stream:
+        await pump(stream, lambda: len(fake_bithumb.ws_subscriptions) == 1)
+        fake_bithumb.push_trade("KRW-BTC", 50_000_000, "0.1", time_ms=T0)
+        # Two hours ahead (a bad exchange clock), then more of the same: one warning only.
+        for i in range(4):
+            fake_bithumb.push_trade("KRW-BTC", 60_000_000, "0.1", time_ms=now + 2 * HOUR + i)
+        fake_bithumb.push_trade("KRW-BTC", 50_100_000, "0.1", time_ms=now + 5_000)  # tolerated
+        fake_bithumb.push_trade("KRW-BTC", 50_200_000, "0.1", time_ms=now + 1_000)
+        trades = await pump(stream, lambda: stream.stats.trades == 3)
+    assert [(t.time_ms, t.price) for t in trades] == [
+        (T0, 50_000_000),
+        (now + 5_000, 50_100_000),
+        (now + 1_000, 50_200_000),
+    ]
+    assert stream.stats.ahead == 4
+    assert stream.stats.malformed == 0
+    assert warnings == [
+        f"bithumb ws: KRW-BTC: skipped a trade stamped {now + 2 * HOUR} "
+        "(2024-01-01 02:01:00 UTC), 7200.0 s ahead of this machine's clock (more than 5 s is "
+        "refused); if this repeats, check the clock"
+    ]
+    assert fake_bithumb.ws_connects == 1  # never a reason to reconnect
+
+
+async def test_trades_skipped_quietly_are_summed_up_once_an_interval_has_passed(
+    fake_bithumb: FakeBithumb, warnings: list[str]
+) -> None:
+    now = T0
+    stream = make_stream(
+        fake_bithumb.ws_url, ("KRW-ETH",), clock=lambda: now, ahead_warning_interval=0.2
+    )
+    async with stream:
+        await pump(stream, lambda: len(fake_bithumb.ws_subscriptions) == 1)
+        for i in range(3):
+            fake_bithumb.push_trade("KRW-ETH", 3_000_000, "1", time_ms=T0 + HOUR + i)
+        await pump(stream, lambda: stream.stats.ahead == 3)
+        with anyio.move_on_after(0.3):  # the interval passes
+            await pump(stream, lambda: False)
+        fake_bithumb.push_trade("KRW-ETH", 3_000_000, "1", time_ms=T0)
+        await pump(stream, lambda: stream.stats.trades == 1)
+    assert len(warnings) == 2
+    assert warnings[0].startswith("bithumb ws: KRW-ETH: skipped a trade stamped")
+    # The two skipped without a warning are reported with the next good trade.
+    assert warnings[1] == (
+        "bithumb ws: KRW-ETH: 2 more trades stamped ahead of this machine's clock were skipped"
+    )
 
 
 # ---- against a scripted server -----------------------------------------------------------------

@@ -3,8 +3,10 @@
 :class:`TradeStream` subscribes to ``trade`` (and optionally ``ticker``) messages (reference
 §5.1), reconnects with exponential backoff and jitter, resubscribes (the server keeps no state
 across connections), treats a silent connection as dropped, skips malformed messages with a log
-line and drops trades it has already yielded. Connection callbacks report the periods in which
-trades may have been missed, so a consumer can backfill them over REST.
+line and drops trades it has already yielded. A trade stamped more than a few seconds ahead of
+the local clock is malformed too: one such trade would otherwise open a bar hours ahead and make
+every real trade after it "late". Connection callbacks report the periods in which trades may
+have been missed, so a consumer can backfill them over REST.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -49,6 +52,7 @@ class StreamStats:
     trades: int = 0  #: trades yielded
     duplicates: int = 0  #: trades dropped because they were already yielded
     malformed: int = 0  #: messages skipped as malformed
+    ahead: int = 0  #: trades skipped as stamped too far ahead of the clock
 
 
 class _Malformed(ValueError):
@@ -93,9 +97,14 @@ class TradeStream:
         on_connect: Called with the clock time when the first connection goes live.
         on_disconnect: Called with the clock time of the last message before a drop.
         on_reconnect: Called with the gap's start and end when a new connection goes live.
-        clock: Wall clock in Unix milliseconds used for the callbacks' times.
+        clock: Wall clock in Unix milliseconds used for the callbacks' times, and to judge
+            trade times.
         dedup_size: How many recent trade ids are remembered to drop duplicates.
         rng: Source of the backoff jitter (for reproducible tests).
+        max_ahead: A trade stamped more than this many seconds after ``clock`` (at its arrival)
+            is skipped, never yielded. The first one per market is logged as a warning with its
+            time; later ones only in a summary every ``ahead_warning_interval`` seconds.
+        ahead_warning_interval: Least seconds between two such warnings for one market.
     """
 
     def __init__(
@@ -116,6 +125,8 @@ class TradeStream:
         clock: Callable[[], int] = wall_clock_ms,
         dedup_size: int = 10_000,
         rng: random.Random | None = None,
+        max_ahead: float = 5.0,
+        ahead_warning_interval: float = 60.0,
     ) -> None:
         parse_uri(ws_url)  # a malformed URL is a configuration error, not worth retrying
         codes = list(dict.fromkeys(market.strip().upper() for market in markets))
@@ -134,6 +145,11 @@ class TradeStream:
             raise ValueError(f"backoff_initial must be in [0, backoff_max], got {backoff_initial}")
         if dedup_size < 1:
             raise ValueError(f"dedup_size must be >= 1, got {dedup_size}")
+        if not max_ahead >= 0 or not ahead_warning_interval >= 0:
+            raise ValueError(
+                "max_ahead and ahead_warning_interval must be >= 0, "
+                f"got {max_ahead!r} and {ahead_warning_interval!r}"
+            )
         self.ws_url = ws_url
         self.markets: tuple[str, ...] = tuple(codes)
         self.stale_after = stale_after
@@ -169,6 +185,12 @@ class TradeStream:
         self._seen: set[tuple[str, str]] = set()
         self._seen_order: deque[tuple[str, str]] = deque()
         self._dedup_size = dedup_size
+        self._max_ahead_ms = round(max_ahead * 1000)
+        self._ahead_every = ahead_warning_interval
+        # Per market: anyio.current_time() of the last warning about trades ahead of the clock,
+        # and how many were skipped since without one.
+        self._ahead_warned: dict[str, float] = {}
+        self._ahead_quiet: dict[str, int] = {}
 
     # ---- public API ------------------------------------------------------------------------
 
@@ -429,6 +451,12 @@ class TradeStream:
             raise _Malformed(f"trade_volume must be >= 0, got {volume!r}")
         time_ms = _millis(message, "trade_timestamp")
         trade_id = _trade_id(message)
+        # _mark_live read the clock as this frame arrived.
+        if time_ms > self._last_rx_ms + self._max_ahead_ms:
+            self._skip_ahead(market, time_ms, message["trade_timestamp"])
+            return None
+        if self._ahead_quiet:
+            self._summarise_ahead(market)
         side = _SIDES.get(message.get("ask_bid"))  # type: ignore[arg-type]
         key = (market, trade_id)
         if key in self._seen:
@@ -440,11 +468,56 @@ class TradeStream:
         self.stats.trades += 1
         return Trade(market, time_ms, price, volume, side, trade_id)
 
+    def _skip_ahead(self, market: str, time_ms: int, raw: object) -> None:
+        """Count a trade stamped in the future; warn once, then at most every interval."""
+        self.stats.ahead += 1
+        quiet = self._ahead_quiet.get(market, 0)
+        last = self._ahead_warned.get(market)
+        now = anyio.current_time()
+        if last is not None and now - last < self._ahead_every:
+            self._ahead_quiet[market] = quiet + 1
+            logger.debug("bithumb ws: {}: skipped a trade stamped {!r} (ahead)", market, raw)
+            return
+        self._ahead_warned[market] = now
+        self._ahead_quiet.pop(market, None)
+        since = f"; {quiet} more skipped since the last warning" if quiet else ""
+        logger.warning(
+            "bithumb ws: {}: skipped a trade stamped {!r} ({}), {:.1f} s ahead of this "
+            "machine's clock (more than {:g} s is refused){}; if this repeats, check the clock",
+            market,
+            raw,
+            _utc(time_ms),
+            (time_ms - self._last_rx_ms) / 1000,
+            self._max_ahead_ms / 1000,
+            since,
+        )
+
+    def _summarise_ahead(self, market: str) -> None:
+        """After a good trade, report skipped ones not warned about yet (once per interval)."""
+        quiet = self._ahead_quiet.get(market)
+        last = self._ahead_warned.get(market)
+        if not quiet or last is None or anyio.current_time() - last < self._ahead_every:
+            return
+        self._ahead_warned[market] = anyio.current_time()
+        del self._ahead_quiet[market]
+        logger.warning(
+            "bithumb ws: {}: {} more trades stamped ahead of this machine's clock were skipped",
+            market,
+            quiet,
+        )
+
     def _remember(self, key: tuple[str, str]) -> None:
         self._seen.add(key)
         self._seen_order.append(key)
         if len(self._seen_order) > self._dedup_size:
             self._seen.discard(self._seen_order.popleft())
+
+
+def _utc(time_ms: int) -> str:
+    try:
+        return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return "out of range"
 
 
 def _snippet(frame: bytes, limit: int = 120) -> str:
