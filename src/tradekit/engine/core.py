@@ -145,6 +145,7 @@ class TradingCore(Account):
         default = VenueRules(params.quantity_decimals, params.price_ticks)
         self.rules: dict[str, VenueRules] = dict.fromkeys(self.markets, default)
         self.rules.update(rules or {})
+        self._gridded = any(r.ticks is not None for r in self.rules.values())
         self.risk_rules = list(risk_rules)
         self.emit = emit or _ignore
         if port is None:
@@ -160,11 +161,17 @@ class TradingCore(Account):
         self.trades: list[TradeRecord] = []
         self.equity_times: array[int] = array("q")
         self.equity_values: array[float] = array("d")
+        # Bound once: the per-bar path looks up no attribute it can avoid.
+        self._record_time = self.equity_times.append
+        self._record_equity = self.equity_values.append
+        self._on_bar_close = [rule.on_bar_close for rule in self.risk_rules]
         self.exposed_bars = 0
         self.paused = False
         #: Why new entries are refused in every market (e.g. the store is failing), or None.
         self.entries_blocked: str | None = None
         self.reserved = 0.0  # cash promised to entries not filled yet
+        self._carrying = False  # some market holds a remainder below its step
+        self._held: list[MarketState] = []  # markets with an open position, in config order
         self._started = False
 
     # -- set-up -----------------------------------------------------------------------
@@ -195,9 +202,11 @@ class TradingCore(Account):
         for state, pos in restored:
             state.position = pos
             state.stop_armed = pos.stop
+            self._hold(state)
         for market, quantity in (remainders or {}).items():
             if market in self.states:
                 self.states[market].remainder = quantity
+                self._carrying = any(st.remainder for st in self._state_list)
 
     def block(self, market: str, why: str) -> None:
         """Take no new entries in ``market`` until restarted (its exits stay watched)."""
@@ -235,38 +244,38 @@ class TradingCore(Account):
         state = self.states[bar.market]
         if state.pending is not None or state.selling is not None:
             self.port.on_bar(bar)
-        state.exit_failed = False  # a refused exit is tried again once per bar
+        if state.exit_failed:
+            state.exit_failed = False  # a refused exit is tried again once per bar
         pos = state.position
         if pos is not None:
             if state.selling is None:
                 self._bar_exits(state, pos, bar)
-            elif pos.take_profit_reached:  # a sale is out (live): the stop still trails
-                if pos.highest is None or bar.high > pos.highest:
-                    pos.highest = bar.high
+            elif pos.take_profit_reached and (pos.highest is None or bar.high > pos.highest):
+                # A sale is out (live): the stop still trails the bar's high.
+                pos.highest = bar.high
                 self._raise_trailing_stop(state, pos)
         state.last_close = bar.close
         state.last_time_ms = bar.time_ms
         equity = self.cash
-        exposed = False
-        for s in self._state_list:
-            p = s.position
-            if p is not None:
-                equity += p.quantity * s.last_close  # type: ignore[operator]
-                exposed = True
-            if s.remainder:
-                equity += s.remainder * s.last_close  # type: ignore[operator]
+        held = self._held
+        if held:  # only markets with a position: most bars of most runs have none
+            for s in held:
+                equity += s.position.quantity * s.last_close  # type: ignore[operator,union-attr]
+            self.exposed_bars += 1
+        if self._carrying:  # quantities below the step (live) are worth something too
+            for s in self._state_list:
+                if s.remainder and s.last_close is not None:
+                    equity += s.remainder * s.last_close
         self.equity = equity
         time_ms = bar.time_ms
-        self.equity_times.append(time_ms)
-        self.equity_values.append(equity)
-        if exposed:
-            self.exposed_bars += 1
-        for rule in self.risk_rules:
-            event = rule.on_bar_close(time_ms, equity)
+        self._record_time(time_ms)
+        self._record_equity(equity)
+        for on_bar_close in self._on_bar_close:
+            event = on_bar_close(time_ms, equity)
             if event is not None:
                 self.emit(event)
         try:
-            signal = state.strategy.on_bar(bar)
+            signal = state.decide(bar)
         except Exception as exc:
             raise StrategyError(
                 f"strategy {type(state.strategy).__name__} failed on {bar.market} "
@@ -274,9 +283,6 @@ class TradingCore(Account):
             ) from exc
         if signal is not None:
             self._on_signal(state, signal, bar)
-        pos = state.position
-        # Levels raised during this bar are first tested in the next one (spec step 2).
-        state.stop_armed = None if pos is None else pos.stop
 
     def on_trade(self, trade: Trade) -> None:
         """A live trade between bars: sell at once if it crosses the stop or take-profit.
@@ -298,9 +304,8 @@ class TradingCore(Account):
         elif not pos.take_profit_reached:
             tp = pos.take_profit_price
             if tp is not None and price >= tp:
+                # The trailing stop starts from the bar's high when the bar closes.
                 self._take_profit(state, pos, price, trade.time_ms)
-                if pos.highest is None or price > pos.highest:
-                    pos.highest = price
 
     def finish(self) -> None:
         """Sell what is still open at each market's last close; drop orders not filled."""
@@ -337,9 +342,9 @@ class TradingCore(Account):
                 if state.position is pos:
                     pos.highest = bar.high
                     self._raise_trailing_stop(state, pos)
-        else:
-            if pos.highest is None or bar.high > pos.highest:
-                pos.highest = bar.high
+        elif pos.highest is None or bar.high > pos.highest:
+            # The stop only moves when the high does.
+            pos.highest = bar.high
             self._raise_trailing_stop(state, pos)
 
     def _take_profit(self, state: MarketState, pos: OpenPosition, price: float, t: int) -> None:
@@ -353,10 +358,13 @@ class TradingCore(Account):
             self._sell(state, pos, part, TAKE_PROFIT, t, price)
 
     def _raise_trailing_stop(self, state: MarketState, pos: OpenPosition) -> None:
+        """Raise the stop after the bar's exits were tested: it is armed for the next bar
+        (a stop raised in a bar is first tested in the next one, spec step 2)."""
         before = pos.stop
         pos.raise_trailing_stop()
-        if pos.stop is not None and pos.stop != before:
+        if self._gridded and pos.stop is not None and pos.stop != before:
             pos.stop = self.rules[state.market].price_down(pos.stop)
+        state.stop_armed = pos.stop
 
     def _on_signal(self, state: MarketState, signal: Signal, bar: Bar) -> None:
         action = signal.action
@@ -458,7 +466,7 @@ class TradingCore(Account):
             state.market, Side.SELL, quantity, reason, time_ms, price or 0.0, price, closes
         )
         if price is None and state.last_close is not None:
-            request = attrs.evolve(request, reference=state.last_close)
+            request = request._replace(reference=state.last_close)
         self.port.submit(request)
 
     # -- booking ----------------------------------------------------------------------
@@ -521,6 +529,7 @@ class TradingCore(Account):
             self._to_grid(state.market, pos)
             state.position = pos
             state.stop_armed = pos.stop
+            self._hold(state)
             self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
             self.emit(PositionOpened(fill.time_ms, pos.snapshot(state.market, fill.price)))
             return
@@ -538,23 +547,27 @@ class TradingCore(Account):
         pos = state.position
         if pos is None:  # only carried remainder was sold
             state.remainder = max(0.0, round(state.remainder - fill.quantity, 8))
+            self._carrying = any(st.remainder for st in self._state_list)
             return
         pos.proceeds += net
         left = round(pos.quantity - fill.quantity, 8)  # spec: the rest is rounded to 8 decimals
+        if left > 0 and self.rules[state.market].floor_quantity(left + state.remainder) > 0:
+            pos.quantity = left  # a part sold (the take-profit): the position goes on
+            return
         if left < 0:  # the sale took the carried remainder along
             state.remainder = max(0.0, round(state.remainder + left, 8))
+            self._carrying = any(st.remainder for st in self._state_list)
             left = 0.0
-        sold_out = self.rules[state.market].floor_quantity(left + state.remainder) <= 0
-        if left > 0 and not sold_out:
-            pos.quantity = left
-            return
-        state.remainder = round(state.remainder + left, 8)
+        if left:  # a sub-step rest: carried into the next sale
+            state.remainder = round(state.remainder + left, 8)
+            self._carrying = True
         quantity = pos.quantity
         pos.quantity = 0.0
         self._closed(state, pos, quantity, fill.time_ms, fill.price, fill.reason)
 
     def _close_unsold(self, state: MarketState, pos: OpenPosition, reason: str, t: int) -> None:
         state.remainder = round(state.remainder + pos.quantity, 8)
+        self._carrying = any(st.remainder for st in self._state_list)
         quantity, pos.quantity = pos.quantity, 0.0
         self._closed(state, pos, quantity, t, state.last_close or pos.entry_price, reason)
 
@@ -569,6 +582,7 @@ class TradingCore(Account):
     ) -> None:
         state.position = None
         state.stop_armed = None
+        self._held.remove(state)
         trade = TradeRecord(
             state.market,
             pos.opened_ms,
@@ -580,14 +594,19 @@ class TradingCore(Account):
             reason,
         )
         self.trades.append(trade)
-        closed = pos.snapshot(state.market, price)
-        self.emit(
-            PositionClosed(time_ms, attrs.evolve(closed, quantity=quantity), trade.pnl, reason)
-        )
+        closed = pos.snapshot(state.market, price, quantity=quantity)
+        self.emit(PositionClosed(time_ms, closed, trade.pnl, reason))
 
     # -- helpers ----------------------------------------------------------------------
 
+    def _hold(self, state: MarketState) -> None:
+        # Config order, as the spec sums equity: float sums depend on their order.
+        self._held.append(state)
+        self._held.sort(key=self._state_list.index)
+
     def _to_grid(self, market: str, pos: OpenPosition) -> None:
+        if not self._gridded:
+            return
         rules = self.rules[market]
         if pos.stop is not None:
             pos.stop = rules.price_down(pos.stop)

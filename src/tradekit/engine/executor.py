@@ -213,12 +213,16 @@ class OrderExecutor:
             ValueError: the id was already filled: it is never sent again.
         """
         cid = order.client_order_id
+        prior: list[Fill] = []
         try:
-            prior = await self.journal.fills(client_order_id=cid)
+            if order.side is Side.SELL:  # a stop does not wait for a slow store
+                with anyio.move_on_after(self.journal_wait_s):
+                    prior = await self.journal.fills(client_order_id=cid)
+            else:
+                prior = await self.journal.fills(client_order_id=cid)
         except StorageError:
             if order.side is not Side.SELL:
-                raise
-            prior = []  # the store is failing; a sale goes out all the same
+                raise  # the store is failing; a sale goes out all the same
         if prior:
             raise ValueError(f"order {cid} was already sent and filled; it is never sent twice")
         self._executed[cid] = _Executed()

@@ -8,18 +8,15 @@ outcome once through :meth:`OrderSink.on_order_result`: the fills, or why nothin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
-
-import attrs
+from typing import NamedTuple, Protocol
 
 from tradekit.models import Bar, ExitPlan, Fill, Side, Signal
 
 __all__ = ["ExecutionPort", "OrderRequest", "OrderSink"]
 
 
-@attrs.frozen(slots=True)
-class OrderRequest:
-    """One order the core wants executed.
+class OrderRequest(NamedTuple):
+    """One order the core wants executed (a named tuple: made on every fill, so it is cheap).
 
     Attributes:
         market: e.g. ``KRW-BTC``.

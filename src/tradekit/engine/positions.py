@@ -109,12 +109,18 @@ class OpenPosition:
         pos.highest = state.highest
         return pos
 
-    def snapshot(self, market: str, last_price: float | None, remainder: float = 0.0) -> Position:
-        """A frozen copy for events, the store and the API."""
+    def snapshot(
+        self,
+        market: str,
+        last_price: float | None,
+        remainder: float = 0.0,
+        quantity: float | None = None,
+    ) -> Position:
+        """A frozen copy for events, the store and the API (``quantity``: instead of the own)."""
         return Position(
             remainder=remainder,
             market=market,
-            quantity=self.quantity,
+            quantity=self.quantity if quantity is None else quantity,
             entry_price=self.entry_price,
             entry_time_ms=self.opened_ms,
             stop=self.stop,
@@ -130,6 +136,7 @@ class MarketState:
 
     __slots__ = (
         "blocked",
+        "decide",
         "exit_failed",
         "last_close",
         "last_time_ms",
@@ -146,6 +153,7 @@ class MarketState:
     def __init__(self, market: str, strategy: Strategy) -> None:
         self.market = market
         self.strategy = strategy
+        self.decide = strategy.on_bar  # bound once: called on every bar
         self.pending: OrderRequest | None = None  # an entry sent, not filled yet
         self.reserved = 0.0  # cash the pending entry may need, fee included
         self.selling: str | None = None  # reason of a sale sent, not finished yet

@@ -60,7 +60,10 @@ class VenueRules:
     def floor_quantity(self, quantity: float) -> float:
         """``quantity`` cut down to the step (with 8 decimals: the spec's ``floor8``)."""
         scale = 10.0**self.quantity_decimals
-        return math.floor(quantity * scale + _NOISE) / scale
+        units = quantity * scale
+        # The noise allowance grows with the size: at 3e10 units one float step is 4e-6, so
+        # a quantity already on the step (292.21111539) would otherwise lose a unit.
+        return math.floor(units + max(_NOISE, abs(units) * 1e-15)) / scale
 
     def tick(self, price: float) -> float | None:
         """The tick at ``price`` (None when prices are not rounded)."""
