@@ -233,8 +233,11 @@ class OrderExecutor:
 
     # ---- submit ------------------------------------------------------------------------
 
-    async def submit(self, order: Order) -> Order:
+    async def submit(self, order: Order, *, new_id: bool = False) -> Order:
         """Journal ``order``, send it, and journal what became of it.
+
+        With ``new_id`` the caller vouches that no earlier process used this client order id
+        (it holds the run's id): the fills stored for it are then not read back first.
 
         The order is durable as ``NEW`` and ``SUBMITTED`` before anything is sent. A refusal
         ends ``REJECTED`` (never retried); an order that provably did not arrive is sent again
@@ -266,7 +269,10 @@ class OrderExecutor:
         if cid in self._claimed:
             raise ValueError(f"order {cid} was already submitted; it is never sent twice")
         self._claimed.add(cid)
-        await self._load_booked(order)
+        if new_id:
+            self._executed[cid] = _Executed()
+        else:
+            await self._load_booked(order)
         submitted = attrs.evolve(order, status=OrderStatus.SUBMITTED, updated_ms=self._now(order))
         # A stop must not wait for a locked database: a sale waits a short while, a buy as
         # long as the store keeps trying (it is not sent without its row).

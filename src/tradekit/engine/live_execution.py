@@ -178,7 +178,8 @@ class LiveExecution:
         with anyio.CancelScope(shield=True) as scope:
             self._inflight = scope
             try:
-                done = await executor.submit(order)
+                # Its id holds the run id: no earlier process can have used it.
+                done = await executor.submit(order, new_id=True)
                 if not done.status.is_final and done.status is not OrderStatus.UNKNOWN:
                     done = await executor.confirm(done)
                     if not done.status.is_final:
