@@ -14,6 +14,7 @@ from tradekit.models import Bar, ExitPlan, Signal
 
 HOUR = 3_600_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
+NO_EXITS = ExitPlan()
 
 
 class Scripted:
@@ -23,7 +24,7 @@ class Scripted:
     Config: ClassVar[type] = object
     warmup_bars = 0
 
-    def __init__(self, script: dict[int, str], plan: ExitPlan = ExitPlan()) -> None:
+    def __init__(self, script: dict[int, str], plan: ExitPlan = NO_EXITS) -> None:
         self.script = script
         self.plan = plan
         self.i = -1
@@ -43,7 +44,7 @@ def bars(n: int) -> list[Bar]:
     ]
 
 
-def run(script: dict[int, str], n: int = 8, plan: ExitPlan = ExitPlan()) -> list[tuple[int, str]]:
+def run(script: dict[int, str], n: int = 8, plan: ExitPlan = NO_EXITS) -> list[tuple[int, str]]:
     result = run_bars(
         bars(n),
         ["KRW-BTC"],
