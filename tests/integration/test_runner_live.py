@@ -190,9 +190,11 @@ async def test_shutdown_lets_the_order_out_finish_and_sends_no_new_one(
                     core.step(Bar(market, T0 + i * HOUR, 50e6, 50.1e6, 49.9e6, 50e6, 1.0))
             for market in markets:
                 fake_bithumb.set_price(market, 51_000_000)
-                core.step(Bar(market, T0 + 5 * HOUR, 50e6, 51e6, 49.95e6, 51e6, 3.0))
+            core.step(Bar("KRW-BTC", T0 + 5 * HOUR, 50e6, 51e6, 49.95e6, 51e6, 3.0))
             await anyio.lowlevel.checkpoint()  # the first order goes out...
             execution.begin_shutdown()  # ...and the bot is told to stop
+            for market in markets[1:]:  # decided while stopping: never sent
+                core.step(Bar(market, T0 + 5 * HOUR, 50e6, 51e6, 49.95e6, 51e6, 3.0))
             await settle(execution)
             tg.cancel_scope.cancel()
     finally:
@@ -347,10 +349,12 @@ async def test_live_makes_the_backtests_decisions_on_the_same_bars(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("stored_as", ["submitted", "filled_without_its_fill"])
 async def test_an_entry_filled_while_the_bot_was_down_is_taken_over_and_its_stop_sells(
-    tmp_path: Path, fake_bithumb: FakeBithumb
+    tmp_path: Path, fake_bithumb: FakeBithumb, stored_as: str
 ) -> None:
-    """The crash between send and answer: on restart the buy becomes a watched position."""
+    """A crash while the entry was out, or between storing the order and its fill: on
+    restart the buy becomes a watched position with the exit plan stored with its order."""
     fake_bithumb.set_price(MARKET, 50_000_000)
     plan = ExitPlan(stop_loss=0.015, take_profit=0.03, trailing_stop=0.01)
     order = Order(
@@ -369,10 +373,25 @@ async def test_an_entry_filled_while_the_bot_was_down_is_taken_over_and_its_stop
     placer = make_exchange(fake_bithumb)
     try:
         await placer.place_order(order)  # reached the exchange...
+        on_exchange = await placer.get_order(order.client_order_id)
     finally:
         await placer.aclose()
+    assert on_exchange is not None
     with Store.open(f"sqlite:///{tmp_path / 'bot.db'}") as crashed:  # ...then the bot died
-        crashed.record_order(attrs.evolve(order, status=OrderStatus.SUBMITTED))
+        if stored_as == "submitted":
+            crashed.record_order(attrs.evolve(order, status=OrderStatus.SUBMITTED))
+        else:  # the order's final row was written, its fill row never was
+            crashed.record_order(order)
+            crashed.update_order(
+                attrs.evolve(
+                    order,
+                    status=OrderStatus.FILLED,
+                    updated_ms=T0 + 1,
+                    executed_volume=on_exchange.executed_volume,
+                    average_price=on_exchange.average_price,
+                    fee=on_exchange.fee,
+                )
+            )
     bought = fake_btc(fake_bithumb)
     assert bought > 0
 
@@ -414,3 +433,75 @@ class _Collect:
 
     async def aclose(self) -> None:
         pass
+
+
+@pytest.mark.anyio
+async def test_an_entry_of_unknown_fate_is_looked_up_again_and_its_stop_watched(
+    fake_bithumb: FakeBithumb, store: AsyncStore
+) -> None:
+    """The answer is lost and every look-up fails: the bot keeps asking, then books it."""
+    fake_bithumb.set_price(MARKET, 50_000_000)
+    exchange = make_exchange(fake_bithumb)
+    events: list[Event] = []
+    core, execution = live_core(exchange, store, "run-unknown", 0.05, events)
+    execution.resolve_interval_s = 0.05
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(execution.run)
+            for i in range(5):
+                core.step(bar(i, 50e6, 50.1e6, 49.9e6, 50e6))
+            fake_bithumb.set_price(MARKET, 51_000_000)
+            fake_bithumb.faults.timeout_after_accept_next("POST /v2/orders", drop=True)
+            fake_bithumb.faults.fail_next("GET /v1/order", status=500, times=200)
+            core.step(bar(5, 50e6, 51e6, 49.95e6, 51e6, 3.0))
+            await settle(execution)
+            assert core.position(MARKET) is None  # not known yet...
+            assert core.states[MARKET].blocked is not None  # ...so no new entries
+            bought = fake_btc(fake_bithumb)
+            assert bought > 0
+            fake_bithumb.faults.clear()  # the exchange answers again
+            with anyio.fail_after(10):
+                while core.position(MARKET) is None:  # noqa: ASYNC110 - polled by design
+                    await anyio.sleep(0.02)
+            held = core.position(MARKET)
+            assert held is not None
+            assert held.quantity == pytest.approx(bought, abs=1e-12)
+            assert held.stop == pytest.approx(51_000_000 * (1 - 0.015), abs=1000)
+            assert core.states[MARKET].blocked is None  # settled: entries allowed again
+            fake_bithumb.set_price(MARKET, 50_000_000)
+            core.on_trade(Trade(MARKET, T0 + 6 * HOUR + 5, 50_000_000, 0.1))  # the stop
+            await settle(execution)
+            tg.cancel_scope.cancel()
+    finally:
+        await exchange.aclose()
+    assert [f.reason for f in core.fills] == ["entry", "stop_loss"]
+    assert fake_btc(fake_bithumb) < STEP
+    assert core.cash == pytest.approx(fake_cash(fake_bithumb), abs=1e-6)
+    assert len([o for o in fake_bithumb.orders if o.side == "bid"]) == 1
+
+
+@pytest.mark.anyio
+async def test_a_manual_close_during_a_sale_is_sent_after_it(
+    fake_bithumb: FakeBithumb, store: AsyncStore
+) -> None:
+    fake_bithumb.set_price(MARKET, 50_000_000)
+    exchange = make_exchange(fake_bithumb)
+    core, execution = live_core(exchange, store, "run-close", 0.5, [])
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(execution.run)
+            for i in range(5):
+                core.step(bar(i, 50e6, 50.1e6, 49.9e6, 50e6))
+            fake_bithumb.set_price(MARKET, 51_000_000)
+            core.step(bar(5, 50e6, 51e6, 49.95e6, 51e6, 3.0))
+            await settle(execution)
+            fake_bithumb.set_price(MARKET, 52_600_000)
+            core.on_trade(Trade(MARKET, T0 + 6 * HOUR, 52_600_000, 0.1))  # take-profit share
+            core.request_close(MARKET)  # while that sale is out
+            await settle(execution)
+            tg.cancel_scope.cancel()
+    finally:
+        await exchange.aclose()
+    assert [f.reason for f in core.fills] == ["entry", "take_profit", "manual"]
+    assert core.position(MARKET) is None
+    assert fake_btc(fake_bithumb) < STEP

@@ -111,6 +111,10 @@ def _ignore(_event: Event) -> None:
     return None
 
 
+def _fill_time(fill: Fill) -> int:
+    return fill.time_ms
+
+
 class TradingCore(Account):
     """One account trading one or several markets; the only writer of trading state.
 
@@ -218,15 +222,20 @@ class TradingCore(Account):
     def request_close(self, market: str) -> None:
         """Sell the whole position in ``market`` at market (reason ``manual``).
 
-        Simulated, it fills at the next bar's open; live, at once.
+        Simulated, it fills at the next bar's open; live, at once (or right after a sale
+        that is out).
 
         Raises:
             KeyError: ``market`` is not traded here.
         """
         state = self.states[market]
         pos = state.position
-        if pos is not None and state.selling is None:
-            self._sell(state, pos, pos.quantity, MANUAL, self._now(market), None)
+        if pos is None:
+            return
+        if state.selling is not None:
+            state.close_requested = True  # sent as soon as the sale that is out is done
+            return
+        self._sell(state, pos, pos.quantity, MANUAL, self._now(market), None)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -319,6 +328,10 @@ class TradingCore(Account):
             assert time_ms is not None
             assert state.last_close is not None
             self._sell(state, pos, pos.quantity, END_OF_DATA, time_ms, state.last_close)
+        if closing:
+            # A market whose data ends early closes at its own last bar, before later fills
+            # of other markets: the fills stay in time order (stable: ties keep their order).
+            self.fills.sort(key=_fill_time)
         self._mark_equity()
 
     # -- decisions --------------------------------------------------------------------
@@ -478,8 +491,10 @@ class TradingCore(Account):
         failure: str | None = None,
         *,
         unknown: bool = False,
+        transient: bool = False,
+        resolved: bool = False,
     ) -> None:
-        """Book what an order did: its fills first, then any failure."""
+        """Book what an order did: its fills first, then any failure (see :class:`OrderSink`)."""
         state = self.states[request.market]
         if request.side is Side.BUY:
             if state.pending is request:
@@ -489,32 +504,67 @@ class TradingCore(Account):
             for fill in fills:
                 self._book_buy(state, fill, request)
         else:
-            if state.selling is not None:
+            if not resolved:
                 state.selling = None
             for fill in fills:
                 self._book_sell(state, fill)
-        if failure is not None:
-            self._failed(state, request, failure, unknown=unknown, filled=bool(fills))
+        if resolved:
+            self._resolved(state, request)
+        elif failure is not None:
+            self._failed(state, request, failure, unknown=unknown, transient=transient)
+        if state.close_requested and state.selling is None:
+            state.close_requested = False
+            pos = state.position
+            if pos is not None:
+                self._sell(state, pos, pos.quantity, MANUAL, self._now(state.market), None)
+
+    def _resolved(self, state: MarketState, request: OrderRequest) -> None:
+        market = request.market
+        if state.blocked is not None and state.blocked.startswith(self._unknown_prefix(request)):
+            state.blocked = None
+            self.emit(
+                ErrorEvent(
+                    self._now(market),
+                    "orders",
+                    f"{market}: the {request.reason} order of unknown fate is settled and "
+                    "booked; new entries are allowed again",
+                )
+            )
+
+    @staticmethod
+    def _unknown_prefix(request: OrderRequest) -> str:
+        return f"{request.reason} order: fate unknown"
 
     def _failed(
-        self, state: MarketState, request: OrderRequest, why: str, *, unknown: bool, filled: bool
+        self,
+        state: MarketState,
+        request: OrderRequest,
+        why: str,
+        *,
+        unknown: bool,
+        transient: bool,
     ) -> None:
         market = request.market
         if unknown:
-            state.blocked = f"{request.reason} order: fate unknown ({why}); check the account"
+            state.blocked = f"{self._unknown_prefix(request)} ({why}); it is looked up again"
+            self.emit(ErrorEvent(self._now(market), "orders", f"{market}: {state.blocked}"))
         if request.side is Side.BUY:
-            if not filled:
+            if not unknown:
                 self.emit(EntryRejected(request.time_ms, market, "exchange", why))
-            if unknown:
-                self.emit(ErrorEvent(self._now(market), "orders", f"{market}: {state.blocked}"))
             return
-        state.exit_failed = True  # tried again on the next bar, not on every trade
         self.emit(
             ErrorEvent(self._now(market), "orders", f"{market}: {request.reason} sell: {why}")
         )
         pos = state.position
+        if pos is None or unknown:
+            return
+        if transient:
+            return  # it never reached the exchange: the next trade may try again at once
+        state.exit_failed = True  # refused: tried again on the next bar, not on every trade
+        if request.reason == TAKE_PROFIT and not request.closes:
+            pos.take_profit_reached = False  # the share was not sold: it is offered again
         last = state.last_close or request.reference
-        if pos is not None and not unknown and pos.quantity * last < self.min_order_value:
+        if pos.quantity * last < self.min_order_value:
             # Refused, and worth less than any order the exchange takes: carry it.
             self._close_unsold(state, pos, request.reason, request.time_ms)
 

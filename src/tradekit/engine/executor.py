@@ -172,7 +172,8 @@ class OrderExecutor:
         deadline_s: the total time :meth:`submit` may spend sending an order again after
             :class:`~tradekit.errors.OrderNotSent` answers.
         journal_wait_s: how long a sale, and any state after sending, waits for the journal
-            before going on without it (the journal writes it later).
+            before going on without it (the journal writes it later); a buy waits five times
+            as long, then is not sent.
     """
 
     def __init__(
@@ -274,9 +275,9 @@ class OrderExecutor:
         else:
             await self._load_booked(order)
         submitted = attrs.evolve(order, status=OrderStatus.SUBMITTED, updated_ms=self._now(order))
-        # A stop must not wait for a locked database: a sale waits a short while, a buy as
-        # long as the store keeps trying (it is not sent without its row).
-        wait = self.journal_wait_s if order.side is Side.SELL else None
+        # A stop must not wait for a locked database: a sale waits a short while and goes
+        # out anyway; a buy waits a little longer and is not sent without its row.
+        wait = self.journal_wait_s if order.side is Side.SELL else 5 * self.journal_wait_s
         try:
             await self._write(order, wait)
             await self._write(submitted, wait)
@@ -382,6 +383,10 @@ class OrderExecutor:
             if stop_when_not_found:
                 break
         return _LookUp(None, not_found)
+
+    async def settle(self, order: Order, found: Order) -> Order:
+        """Take the exchange's later answer for an order of unknown fate; its fills follow."""
+        return await self._apply(order, found)
 
     # ---- confirm -----------------------------------------------------------------------
 

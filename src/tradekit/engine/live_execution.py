@@ -4,8 +4,8 @@ Every order goes through :class:`~tradekit.engine.executor.OrderExecutor`: journ
 it is sent, looked up (never re-sent) when the answer is lost, fills found exactly once. An
 entry is a market buy for ``quantity x reference`` KRW (Bithumb buys at market by amount);
 a sale is a market sell of the requested quantity. What happened is reported to the core,
-which books it; then the runner's ``after_booking`` hook makes the booking durable before
-the next order goes out.
+which books it; then the runner's ``after_booking`` hook stores it. An order whose fate stays
+unknown is looked up again in the background, and what it did is booked when it is known.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 import anyio
+import attrs
 from loguru import logger
 
-from tradekit.engine.executor import OrderExecutor, client_order_id_for
+from tradekit.engine.executor import NOT_RECEIVED, NOT_SENT, OrderExecutor, client_order_id_for
 from tradekit.engine.ports import OrderRequest, OrderSink
 from tradekit.errors import StorageError
-from tradekit.models import Bar, Order, OrderStatus, OrderType, Side
+from tradekit.models import Bar, Fill, Order, OrderStatus, OrderType, Side
 
 __all__ = ["ORDER_SHUTDOWN_GRACE_S", "LiveExecution"]
 
@@ -40,7 +41,8 @@ class LiveExecution:
         run_id: makes client order ids unique per run.
         clock: current time in UTC milliseconds.
         after_booking: awaited after each order's outcome was booked (the runner stores the
-            fills and the account there, before anything else is sent).
+            fills and the account there).
+        resolve_interval_s: how often orders of unknown fate are looked up again.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class LiveExecution:
         run_id: str,
         clock: Callable[[], int] = _wall_ms,
         after_booking: Callable[[], Awaitable[None]] | None = None,
+        resolve_interval_s: float = 5.0,
     ) -> None:
         self.executor = executor
         self.run_id = run_id
@@ -60,7 +63,10 @@ class LiveExecution:
         self._busy = 0  # orders queued or in flight
         self._wake: anyio.Event | None = None
         self._idle: anyio.Event | None = None
-        self._inflight: anyio.CancelScope | None = None
+        self._inflight: set[anyio.CancelScope] = set()
+        #: Orders whose fate is unknown, by client order id: looked up again in the background.
+        self._unknown: dict[str, tuple[OrderRequest, Order]] = {}
+        self.resolve_interval_s = resolve_interval_s
         self._stopping = False
         self._sequence = 0  # numbers the exit orders of this run
 
@@ -109,33 +115,84 @@ class LiveExecution:
             await self._idle.wait()
 
     async def run(self) -> None:
-        """Send queued orders one by one and report their outcomes; runs until cancelled."""
-        while True:
-            while self._queue and not self._stopping:
-                request, order = self._queue.popleft()
-                try:
-                    await self._execute(request, order)
-                finally:
-                    self._busy -= 1
+        """Send queued orders and report their outcomes; runs until cancelled.
+
+        Each order runs in a task of its own: the core never has two orders out in one
+        market, and a slow buy in one market must not hold up a stop in another. Orders of
+        unknown fate are looked up again in the background until the exchange answers.
+        """
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._resolve_unknown_forever)
+            while True:
+                while self._queue and not self._stopping:
+                    request, order = self._queue.popleft()
+                    tg.start_soon(self._run_one, request, order)
+                self._wake = anyio.Event()
+                if not self._queue or self._stopping:
+                    await self._wake.wait()
+
+    async def _run_one(self, request: OrderRequest, order: Order) -> None:
+        try:
+            await self._execute(request, order)
+        finally:
+            self._busy -= 1
             if self._idle is not None and not self.busy:
                 self._idle.set()
                 self._idle = None
-            self._wake = anyio.Event()
-            if not self._queue or self._stopping:
-                await self._wake.wait()
 
     def begin_shutdown(self, grace_s: float = ORDER_SHUTDOWN_GRACE_S) -> None:
-        """Send nothing new; give the order that is out ``grace_s`` to finish and be booked.
+        """Send nothing new; give the orders that are out ``grace_s`` to finish and be booked.
 
         An order cut off by the deadline stays journaled as sent, and the next start
         settles it (looks it up) before trading.
         """
         self._stopping = True
         self.discard()
-        if self._inflight is not None:
-            self._inflight.deadline = min(self._inflight.deadline, anyio.current_time() + grace_s)
+        deadline = anyio.current_time() + grace_s
+        for scope in self._inflight:
+            scope.deadline = min(scope.deadline, deadline)
         if self._idle is not None and not self.busy:
             self._idle.set()
+
+    async def _resolve_unknown_forever(self) -> None:
+        """Look orders of unknown fate up again until the exchange knows them; book what they did.
+
+        Until then the core holds the market closed for entries (and, for a sale, keeps
+        the position it had): a human is told at once, and the bot catches up on its own
+        as soon as the exchange answers.
+        """
+        while True:
+            await anyio.sleep(self.resolve_interval_s)
+            for key, (request, order) in list(self._unknown.items()):
+                try:
+                    with anyio.CancelScope(shield=True):
+                        found = await self.executor.exchange.get_order(order.client_order_id)
+                        if found is None or not found.status.is_final:
+                            continue
+                        done = await self.executor.settle(order, found)
+                except Exception as exc:  # still unknown: tried again later
+                    logger.warning("{}: order {} still unknown: {}", order.market, key, exc)
+                    continue
+                del self._unknown[key]
+                fills = self._stamped(self.executor.take_fills(order.client_order_id))
+                logger.warning(
+                    "{}: order {} of unknown fate ended {} ({} executed); booked now",
+                    order.market,
+                    key,
+                    done.status,
+                    done.executed_volume,
+                )
+                assert self._sink is not None
+                self._sink.on_order_result(request, fills, resolved=True)
+                if self.after_booking is not None:
+                    with anyio.CancelScope(shield=True):
+                        await self.after_booking()
+
+    def _stamped(self, fills: list[Fill]) -> list[Fill]:
+        # Booked now: stamped now, so an account stored before this moment never seems to
+        # hold them (a restart compares fill times with the stored account's time).
+        now = self._clock()
+        return [attrs.evolve(f, time_ms=max(f.time_ms, now)) for f in fills]
 
     # -- one order --------------------------------------------------------------------
 
@@ -172,11 +229,11 @@ class LiveExecution:
         assert sink is not None, "bind() the port to the core first"
         done: Order | None = None
         failure: str | None = None
-        unknown = False
+        unknown = transient = False
         # Shielded: cancelling the bot does not cut an order in half. The executor's own
         # deadlines bound the time; begin_shutdown() sets a tighter one for a stopping bot.
         with anyio.CancelScope(shield=True) as scope:
-            self._inflight = scope
+            self._inflight.add(scope)
             try:
                 # Its id holds the run id: no earlier process can have used it.
                 done = await executor.submit(order, new_id=True)
@@ -185,20 +242,28 @@ class LiveExecution:
                     if not done.status.is_final:
                         done = await executor.cancel(done)
             except StorageError as exc:  # a buy the store could not take: never sent
-                failure = f"not sent: {exc}"
-            except Exception as exc:  # journaled; reconcile settles it on the next start
+                failure, transient = f"not sent: {exc}", True
+            except Exception as exc:  # journaled; looked up again below and at restart
                 failure, unknown = f"{type(exc).__name__}: {exc}", True
             finally:
-                self._inflight = None
+                self._inflight.discard(scope)
         if done is None and failure is None and scope.cancelled_caught:
             failure, unknown = "cut off by the shutdown", True
-        fills = executor.take_fills(order.client_order_id)
+        fills = self._stamped(executor.take_fills(order.client_order_id))
         if done is not None and failure is None:
+            booked = sum(f.quantity for f in fills)
             if done.status is OrderStatus.UNKNOWN:
                 failure, unknown = "fate unknown after the look-ups", True
+            elif done.executed_volume > booked + 1e-12:
+                # Executed, but the exchange gave no price yet: the fill cannot be booked
+                # truthfully; keep asking instead of forgetting it.
+                failure, unknown = f"{done.executed_volume} executed without a price", True
             elif not fills:
-                failure = done.reason or done.status.value
-        sink.on_order_result(request, fills, failure, unknown=unknown)
+                failure = f"{done.status.value}: {done.reason}"
+                transient = done.reason in (NOT_SENT, NOT_RECEIVED)
+        if unknown:
+            self._unknown[order.client_order_id] = (request, done or order)
+        sink.on_order_result(request, fills, failure, unknown=unknown, transient=transient)
         if self.after_booking is not None:
             with anyio.CancelScope(shield=True):
                 await self.after_booking()

@@ -56,11 +56,15 @@ class OrderSink(Protocol):
         failure: str | None = None,
         *,
         unknown: bool = False,
+        transient: bool = False,
+        resolved: bool = False,
     ) -> None:
         """Book ``fills`` of ``request``; with ``failure``, say why it (partly) failed.
 
-        ``unknown`` means the order's fate could not be established: the market must take no
-        new entries until a human has looked.
+        ``unknown``: the order's fate could not be established (the port keeps looking it
+        up); the market takes no new entries meanwhile. ``transient``: it never reached the
+        exchange, so trying again soon is fine. ``resolved``: the late outcome of an order
+        reported unknown before.
         """
         ...
 

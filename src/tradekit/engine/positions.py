@@ -136,6 +136,7 @@ class MarketState:
 
     __slots__ = (
         "blocked",
+        "close_requested",
         "decide",
         "exit_failed",
         "last_close",
@@ -164,6 +165,7 @@ class MarketState:
         #: first tested in the next one).
         self.stop_armed: float | None = None
         self.exit_failed = False  # an exit failed in this bar: tried again on the next one
+        self.close_requested = False  # a manual close waits for the sale that is out
         self.blocked: str | None = None  # why this market takes no new entries (needs a human)
         self.last_close: float | None = None
         self.last_time_ms: int | None = None

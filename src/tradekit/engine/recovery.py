@@ -102,7 +102,10 @@ def take_over(
                 pos.quantity = max(0.0, round(left, 8))
             if left < 0:
                 rest[market] = max(0.0, round(rest.get(market, 0.0) + left, 8))
-            if pos is not None and floor8(pos.quantity) <= 0:
+            step = steps.get(market, 1e-8)
+            if pos is not None and pos.quantity + rest.get(market, 0.0) < step - 1e-12:
+                # Below the step: no position, a remainder carried into the next sale.
+                rest[market] = round(rest.get(market, 0.0) + pos.quantity, 8)
                 del held[market]
     states: list[PositionState] = []
     for market in markets:
@@ -120,12 +123,13 @@ def take_over(
                 f"{market}: the account holds {on_exchange} {currency}, less than the "
                 f"{tracked} the bot tracked; tracking {quantity}"
             )
+            rest[market] = min(rest.get(market, 0.0), on_exchange)
             if pos is not None:
                 pos.quantity = quantity
                 pos.take_profit_reached = True  # do not sell a share of it again
-                if quantity <= 0:
+                if quantity + rest[market] < step - 1e-12:  # below the step: carried
+                    rest[market] = round(rest[market] + quantity, 8)
                     pos = None
-            rest[market] = min(rest.get(market, 0.0), on_exchange)
         elif on_exchange - tracked >= step:
             blocked[market] = (
                 f"the account holds {on_exchange} {currency}, {on_exchange - tracked:.8f} more "

@@ -55,6 +55,7 @@ async def start_live(bot: Bot, store: AsyncStore, executor: OrderExecutor) -> No
         else None
     )
     since = snapshot.time_ms if snapshot is not None else None
+    found.extend(await _unstored_fills(store, since, found))
     later = [
         f
         for f in await store.fills(since_ms=since)
@@ -99,3 +100,47 @@ async def start_live(bot: Bot, store: AsyncStore, executor: OrderExecutor) -> No
         taken.cash,
         len(taken.positions),
     )
+
+
+async def _unstored_fills(store: AsyncStore, since: int | None, found: list[Fill]) -> list[Fill]:
+    """Fills of stored orders that the store never got (a crash between the two writes).
+
+    An order's row says how much it executed and at what average price; what its stored
+    fills (and those just found) do not cover is rebuilt as one fill, so no bought coin is
+    forgotten.
+    """
+    rebuilt: list[Fill] = []
+    for order in await store.orders():
+        if order.executed_volume <= 0 or order.average_price is None:
+            continue
+        if since is not None and order.updated_ms <= since:
+            continue
+        cid = order.client_order_id
+        known = [*await store.fills(client_order_id=cid)]
+        known += [f for f in found if f.client_order_id == cid]
+        quantity = order.executed_volume - sum(f.quantity for f in known)
+        if quantity <= 1e-12:
+            continue
+        funds = order.average_price * order.executed_volume - sum(
+            f.price * f.quantity for f in known
+        )
+        fee = max(0.0, order.fee - sum(f.fee for f in known))
+        fill = Fill(
+            order.updated_ms,
+            order.market,
+            order.side,
+            funds / quantity,
+            round(quantity, 12),
+            fee,
+            order.reason[:32],
+            cid,
+        )
+        logger.warning(
+            "{}: order {} executed {} but only {} was stored; booking the rest",
+            order.market,
+            cid,
+            order.executed_volume,
+            order.executed_volume - quantity,
+        )
+        rebuilt.append(fill)
+    return rebuilt
