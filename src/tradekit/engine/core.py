@@ -42,7 +42,17 @@ from tradekit.events import (
     SignalEvent,
 )
 from tradekit.interfaces import RiskRule, Strategy
-from tradekit.models import Bar, Fill, OrderIntent, PositionState, Rejection, Side, Signal, Trade
+from tradekit.models import (
+    Bar,
+    ExitPlan,
+    Fill,
+    OrderIntent,
+    PositionState,
+    Rejection,
+    Side,
+    Signal,
+    Trade,
+)
 
 __all__ = [
     "BUY",
@@ -109,6 +119,9 @@ class TradeRecord:
 
 def _ignore(_event: Event) -> None:
     return None
+
+
+_NO_EXITS = ExitPlan()
 
 
 def _fill_time(fill: Fill) -> int:
@@ -574,9 +587,10 @@ class TradingCore(Account):
         self.fills.append(fill)
         pos = state.position
         if pos is None:
-            plan = request.exit_plan
-            pos = OpenPosition.opened(fill.quantity, fill.price, fill.time_ms, cost, plan)
-            self._to_grid(state.market, pos)
+            plan = request.exit_plan or _NO_EXITS
+            pos = OpenPosition(fill.quantity, fill.price, fill.time_ms, cost, plan)
+            if self._gridded:
+                self._to_grid(state.market, pos)
             state.position = pos
             state.stop_armed = pos.stop
             self._hold(state)
@@ -585,7 +599,8 @@ class TradingCore(Account):
             return
         # A further fill of the same entry: one position at the average price.
         pos.add(fill.quantity, fill.price, cost)
-        self._to_grid(state.market, pos)
+        if self._gridded:
+            self._to_grid(state.market, pos)
         state.stop_armed = pos.stop
         self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
 
@@ -651,12 +666,12 @@ class TradingCore(Account):
 
     def _hold(self, state: MarketState) -> None:
         # Config order, as the spec sums equity: float sums depend on their order.
-        self._held.append(state)
-        self._held.sort(key=self._state_list.index)
+        held = self._held
+        held.append(state)
+        if len(held) > 1:
+            held.sort(key=self._state_list.index)
 
     def _to_grid(self, market: str, pos: OpenPosition) -> None:
-        if not self._gridded:
-            return
         rules = self.rules[market]
         if pos.stop is not None:
             pos.stop = rules.price_down(pos.stop)
