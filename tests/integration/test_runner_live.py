@@ -94,6 +94,15 @@ async def settle(execution: LiveExecution) -> None:
         await execution.wait_idle()
 
 
+async def enter(core: TradingCore, execution: LiveExecution, server: FakeBithumb) -> None:
+    """Five quiet bars at 50,000,000, then a breakout bought at 51,000,000."""
+    for i in range(5):
+        core.step(bar(i, 50e6, 50.1e6, 49.9e6, 50e6))
+    server.set_price(MARKET, 51_000_000)
+    core.step(bar(5, 50e6, 51e6, 49.95e6, 51e6, 3.0))
+    await settle(execution)
+
+
 @pytest.mark.anyio
 async def test_two_round_trips_leave_less_than_one_step_unsold(
     fake_bithumb: FakeBithumb, store: AsyncStore
@@ -143,11 +152,7 @@ async def test_a_refused_exit_is_tried_again_on_the_next_bar_not_on_every_trade(
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(execution.run)
-            for i in range(5):
-                core.step(bar(i, 50e6, 50.1e6, 49.9e6, 50e6))
-            fake_bithumb.set_price(MARKET, 51_000_000)
-            core.step(bar(5, 50e6, 51e6, 49.95e6, 51e6, 3.0))
-            await settle(execution)
+            await enter(core, execution, fake_bithumb)
             fake_bithumb.set_price(MARKET, 50_000_000)
             fake_bithumb.faults.fail_next("POST /v2/orders", 400, name="insufficient_funds_ask")
             for k in range(20):  # a burst of trades under the stop
@@ -490,11 +495,7 @@ async def test_a_manual_close_during_a_sale_is_sent_after_it(
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(execution.run)
-            for i in range(5):
-                core.step(bar(i, 50e6, 50.1e6, 49.9e6, 50e6))
-            fake_bithumb.set_price(MARKET, 51_000_000)
-            core.step(bar(5, 50e6, 51e6, 49.95e6, 51e6, 3.0))
-            await settle(execution)
+            await enter(core, execution, fake_bithumb)
             fake_bithumb.set_price(MARKET, 52_600_000)
             core.on_trade(Trade(MARKET, T0 + 6 * HOUR, 52_600_000, 0.1))  # take-profit share
             core.request_close(MARKET)  # while that sale is out
