@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tradekit import __version__
+
+if TYPE_CHECKING:
+    from tradekit.config import Settings
 
 __all__ = ["cli", "main"]
 
@@ -106,8 +109,41 @@ def config_check(config: Path) -> None:
     from tradekit.config import masked
 
     settings = load_config(config)
+    if settings.mode in ("paper", "live"):
+        _check_runnable(settings)
     click.echo(yaml.safe_dump(masked(settings), sort_keys=False, allow_unicode=True), nl=False)
     click.echo(f"# {config}: OK", err=True)
+
+
+def _check_runnable(settings: Settings) -> None:
+    """What ``run`` would refuse before trading: components that fail to build, a taken port.
+
+    Raises:
+        ConfigError: every problem found, each naming its key.
+    """
+    import socket
+
+    from tradekit.errors import ConfigError
+
+    problems: list[str] = []
+    for key, component in [("strategy", settings.strategy)] + [
+        (f"risk[{i}]", rule) for i, rule in enumerate(settings.risk)
+    ]:
+        try:
+            component.build()
+        except Exception as exc:  # a plugin's own check: say which block it was
+            problems.append(f"{key}: {type(exc).__name__}: {exc}")
+    api = settings.api
+    if api.enabled:
+        with socket.socket(socket.AF_INET6 if ":" in api.host else socket.AF_INET) as probe:
+            # As the server binds: only a socket already listening there is a conflict.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((api.host, api.port))
+            except OSError as exc:
+                problems.append(f"api.port: {api.host}:{api.port}: {exc.strerror or exc}")
+    if problems:
+        raise ConfigError(problems)
 
 
 @cli.command("backtest")

@@ -293,3 +293,23 @@ def test_config_check_refuses_what_run_refuses(
         assert "hunter2" not in result.stdout + result.stderr
     assert check.stdout == ""  # nothing printed as if it were fine
     assert not (tmp_path / "bot.db").exists()  # run started nothing
+
+
+def test_config_check_refuses_an_api_port_that_run_could_not_bind(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "paper.yaml"
+        config.write_text(
+            "mode: paper\nmarkets: [KRW-BTC]\nexchange: {use: bithumb}\n"
+            "strategy: {use: breakout}\nrisk: [{use: position_size, fraction: 0.05}]\n"
+            f"api: {{port: {port}}}\n",
+            encoding="utf-8",
+        )
+        result = tradekit("config", "check", str(config))
+    assert result.returncode == 2
+    assert f"api.port: 127.0.0.1:{port}:" in result.stderr
+    assert "Traceback" not in result.stderr
