@@ -10,11 +10,9 @@ crosses a stop is at or below the first tick under it, so the simulated fill is 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-
 import attrs
 
-__all__ = ["KRW_TICKS", "VenueRules", "tick_table_from"]
+__all__ = ["KRW_TICKS", "VenueRules"]
 
 #: Price units of KRW markets as Bithumb publishes them: ``(lower bound, tick)``, highest
 #: band first (the connector keeps the authoritative decimal copy).
@@ -32,11 +30,6 @@ KRW_TICKS: tuple[tuple[float, float], ...] = (
 )
 
 _NOISE = 1e-6  # absorbs float noise such as 0.0098 * 1e4 = 97.99999999999999
-
-
-def tick_table_from(pairs: Sequence[tuple[object, object]]) -> tuple[tuple[float, float], ...]:
-    """A float tick table from ``(bound, tick)`` pairs (e.g. a :class:`MarketRules` table)."""
-    return tuple(sorted(((float(b), float(t)) for b, t in pairs), reverse=True))  # type: ignore[arg-type]
 
 
 @attrs.frozen
