@@ -10,6 +10,7 @@ crosses a stop is at or below the first tick under it, so the simulated fill is 
 from __future__ import annotations
 
 import math
+
 import attrs
 
 __all__ = ["KRW_TICKS", "VenueRules"]
