@@ -137,6 +137,14 @@ class PluginHost:
                         f"plugin {info.name!r} ({info.distribution}): {kind} {name!r} needs an "
                         "attrs class named 'Config'"
                     )
+                if kind == "risk_rule" and not isinstance(
+                    getattr(cls, "sizes_entries", None), bool
+                ):
+                    # The core reads it before the first bar: say so at load, naming the plugin.
+                    raise PluginError(
+                        f"plugin {info.name!r} ({info.distribution}): risk rule {name!r} needs "
+                        "a class attribute 'sizes_entries' (True if it sets the entry's quantity)"
+                    )
                 if name in found:
                     other = found[name].plugin
                     raise PluginError(

@@ -34,6 +34,8 @@ class PositionSize:
 
     name: ClassVar[str] = "position_size"
     sizes_entries: ClassVar[bool] = True
+    #: Sizing never halts trading.
+    halted: bool = False
 
     Config: ClassVar[type[PositionSizeConfig]] = PositionSizeConfig
 

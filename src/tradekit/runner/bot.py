@@ -150,7 +150,7 @@ class Bot:
     @property
     def halted(self) -> bool:
         """True while a risk rule (the daily loss limit) halts new entries."""
-        return any(getattr(rule, "halted", False) for rule in self.core.risk_rules)
+        return any(rule.halted for rule in self.core.risk_rules)
 
     def positions(self) -> list[Position]:
         """Open positions, marked at each market's last close."""
