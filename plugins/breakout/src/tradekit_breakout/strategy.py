@@ -17,8 +17,8 @@ from typing import ClassVar
 
 import attrs
 
-from tradekit.config import check_range
 from tradekit.models import Bar, ExitPlan, Signal
+from tradekit.params import check_range
 
 __all__ = ["BreakoutStrategy"]
 
