@@ -33,7 +33,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "tradekit"
 LOAD_ENV = "TRADEKIT_LOAD_PLUGINS"
-BUILTIN_DIST = "tradekit"
+BUILTIN_DIST = "tradekit-core"
 
 Kind = Literal["exchange", "strategy", "risk_rule", "notifier"]
 KINDS: dict[Kind, str] = {
@@ -136,6 +136,14 @@ class PluginHost:
                     raise PluginError(
                         f"plugin {info.name!r} ({info.distribution}): {kind} {name!r} needs an "
                         "attrs class named 'Config'"
+                    )
+                if kind == "risk_rule" and not isinstance(
+                    getattr(cls, "sizes_entries", None), bool
+                ):
+                    # The core reads it before the first bar: say so at load, naming the plugin.
+                    raise PluginError(
+                        f"plugin {info.name!r} ({info.distribution}): risk rule {name!r} needs "
+                        "a class attribute 'sizes_entries' (True if it sets the entry's quantity)"
                     )
                 if name in found:
                     other = found[name].plugin

@@ -19,7 +19,7 @@ from tradekit.analytics import KST, Analysis, PriceSeries, RoundTrip, analyze, y
 from tradekit.engine.core import TradeRecord
 from tradekit.models import Fill
 
-__all__ = ["ReportInput", "render_html"]
+__all__ = ["ReportData", "render_html"]
 
 _WIDTH = 1160  # SVG user units; the charts scale to the page width
 _LEFT, _RIGHT = 78, 150
@@ -35,7 +35,7 @@ _Candle = tuple[int, float, float, float, float]  # open time, open, high, low, 
 _GREEN, _RED, _BLUE, _GREY = "#1a7f37", "#cf222e", "#0969da", "#8c959f"
 
 
-class ReportInput(Protocol):
+class ReportData(Protocol):
     """What the report reads (a :class:`~tradekit.backtest.BacktestResult` has it all)."""
 
     @property
@@ -366,7 +366,7 @@ def _end_label(plot: _Plot, t: int, v: float, text: str, color: str, dy: float =
     )
 
 
-def _equity_chart(result: ReportInput, a: Analysis) -> str:
+def _equity_chart(result: ReportData, a: Analysis) -> str:
     times, values = result.equity_times, result.equity_values
     strategy = [(t, v / a.initial - 1) for t, v in _line_points(times, values, 1.0)]
     bench = []
@@ -400,7 +400,7 @@ def _equity_chart(result: ReportInput, a: Analysis) -> str:
     return plot.svg("".join(body), "equity against buy-and-hold")
 
 
-def _drawdown_chart(result: ReportInput, a: Analysis) -> str:
+def _drawdown_chart(result: ReportData, a: Analysis) -> str:
     times = result.equity_times
     dd = a.drawdown.drawdown
     strategy = _line_points(times, dd, 1.0, highs=False)
@@ -610,7 +610,7 @@ def _summary_table(summary: Mapping[str, Any]) -> str:
 # -- the page -------------------------------------------------------------------------------
 
 
-def _headline(result: ReportInput, a: Analysis) -> tuple[str, str]:
+def _headline(result: ReportData, a: Analysis) -> tuple[str, str]:
     """The verdict in words and the figure cards."""
     ret = a.final / a.initial - 1
     names = ", ".join(result.markets)
@@ -686,7 +686,7 @@ def _headline(result: ReportInput, a: Analysis) -> tuple[str, str]:
     return " ".join(sentences), cards_html
 
 
-def _data_range(result: ReportInput, summary: Mapping[str, Any], timeframe: str) -> str:
+def _data_range(result: ReportData, summary: Mapping[str, Any], timeframe: str) -> str:
     start, end = summary.get("start_time_ms"), summary.get("end_time_ms")
     if start is None or end is None:
         return "<p>No bars were processed.</p>"
@@ -748,7 +748,7 @@ td.params, td.reason { text-align: left; }
 """
 
 
-def render_html(result: ReportInput, summary: Mapping[str, Any] | None = None) -> str:
+def render_html(result: ReportData, summary: Mapping[str, Any] | None = None) -> str:
     """The whole report as one HTML page (``summary``: ``result.summary`` if already
     computed)."""
     summary = result.summary if summary is None else summary
@@ -779,7 +779,7 @@ def render_html(result: ReportInput, summary: Mapping[str, Any] | None = None) -
 """
 
 
-def _body(result: ReportInput, a: Analysis, summary: Mapping[str, Any], timeframe: str) -> str:
+def _body(result: ReportData, a: Analysis, summary: Mapping[str, Any], timeframe: str) -> str:
     start, end = summary["start_time_ms"], summary["end_time_ms"]
     verdict, cards = _headline(result, a)
     tf_ms = _timeframe_ms(timeframe, result)
@@ -824,7 +824,7 @@ without fees.</p>{_reasons_table(a.trips)}</section>
 """
 
 
-def _timeframe_ms(timeframe: str, result: ReportInput) -> int:
+def _timeframe_ms(timeframe: str, result: ReportData) -> int:
     from tradekit.models import Timeframe
 
     if Timeframe.is_valid(timeframe):

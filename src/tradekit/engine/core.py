@@ -45,6 +45,7 @@ from tradekit.interfaces import RiskRule, Strategy
 from tradekit.models import (
     Bar,
     ExitPlan,
+    ExitReason,
     Fill,
     OrderIntent,
     PositionState,
@@ -62,12 +63,13 @@ __all__ = [
     "TradingCore",
 ]
 
-STOP_LOSS = "stop_loss"
-TRAILING_STOP = "trailing_stop"
-TAKE_PROFIT = "take_profit"
-END_OF_DATA = "end_of_data"
-MANUAL = "manual"
-SIGNAL = "signal"
+STOP_LOSS = ExitReason.STOP_LOSS
+TRAILING_STOP = ExitReason.TRAILING_STOP
+TAKE_PROFIT = ExitReason.TAKE_PROFIT
+END_OF_DATA = ExitReason.END_OF_DATA
+MANUAL = ExitReason.MANUAL
+SIGNAL = ExitReason.SIGNAL
+#: The reason of every buy order and fill.
 ENTRY = "entry"
 
 #: Signal actions: ``buy`` asks for an entry, ``sell`` closes the market's position.
@@ -104,7 +106,7 @@ class TradeRecord:
     quantity: float
     cost: float
     proceeds: float
-    exit_reason: str
+    exit_reason: str  # an ExitReason value
 
     @property
     def pnl(self) -> float:
@@ -151,7 +153,7 @@ class TradingCore(Account):
         port: ExecutionPort | None = None,
         rules: Mapping[str, VenueRules] | None = None,
     ) -> None:
-        if not any(getattr(rule, "sizes_entries", False) for rule in risk_rules):
+        if not any(rule.sizes_entries for rule in risk_rules):
             raise ConfigError(
                 "risk: no rule sizes entries; add one such as {use: position_size, fraction: 0.05}"
             )
