@@ -183,3 +183,9 @@ def test_dockerfile_shape_the_container_smoke_relies_on() -> None:
     assert "/health" in healthcheck
     assert "os.environ.get('PORT'" in healthcheck
     assert lines[-1] == 'CMD ["run", "--hosted"]'
+
+
+def test_systemd_unit_waits_longer_than_the_bot_takes_to_stop() -> None:
+    unit = (ROOT / "deploy" / "tradekit.service").read_text(encoding="utf-8")
+    (timeout,) = re.findall(r"^TimeoutStopSec=(\d+)$", unit, flags=re.MULTILINE)
+    assert int(timeout) > shutdown_worst_case_s()
