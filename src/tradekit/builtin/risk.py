@@ -186,6 +186,7 @@ class DailyLossLimit:
                 self.reference,
                 f"equity {equity:,.0f} fell more than {self.limit:.2%} below the day's "
                 f"reference {self.reference:,.0f}",
+                limit=self.limit,
             )
         return event
 
