@@ -1,4 +1,5 @@
-"""Built-in plugin: risk rules, the CSV and store candle readers and the log notifier.
+"""Built-in plugin: risk rules, the replay exchange, the CSV and store candle readers and the
+log notifier.
 
 Registered through the same hooks as third-party plugins.
 """
@@ -18,6 +19,13 @@ def register_risk_rules() -> list[type[Any]]:
     from tradekit.builtin.risk import DailyLossLimit, PositionSize
 
     return [PositionSize, DailyLossLimit]
+
+
+@hookimpl
+def register_exchanges() -> list[type[Any]]:
+    from tradekit.builtin.replay import ReplayExchange
+
+    return [ReplayExchange]
 
 
 @hookimpl
