@@ -34,7 +34,6 @@ __all__ = [
     "write_report",
 ]
 
-FILLS_HEADER = ("time_ms", "market", "side", "price", "quantity", "fee", "reason")
 _CHUNK = 50_000
 _KEPT_EVENTS = (EntryRejected, TradingHalted, TradingResumed)
 
@@ -187,25 +186,15 @@ def store_result(store: Store, settings: Settings, result: BacktestResult) -> st
 
 def write_report(result: BacktestResult, directory: str | Path) -> list[Path]:
     """Write ``fills.csv``, ``equity.csv``, ``summary.json`` and ``report.html``."""
+    from tradekit.backtest_csv import write_equity_csv, write_fills_csv
     from tradekit.report import render_html
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     fills_path = out / "fills.csv"
-    with fills_path.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(",".join(FILLS_HEADER) + "\n")
-        for f in result.fills:
-            # repr keeps full float precision, as the spec requires.
-            handle.write(
-                f"{f.time_ms},{f.market},{f.side.value},{f.price!r},{f.quantity!r},"
-                f"{f.fee!r},{f.reason}\n"
-            )
+    write_fills_csv(result.fills, fills_path)
     equity_path = out / "equity.csv"
-    with equity_path.open("w", encoding="utf-8", newline="") as handle:
-        handle.write("time_ms,equity\n")
-        handle.writelines(
-            f"{t},{v!r}\n" for t, v in zip(result.equity_times, result.equity_values, strict=True)
-        )
+    write_equity_csv(result.equity_times, result.equity_values, equity_path)
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps(result.summary, indent=2) + "\n", encoding="utf-8")
     report_path = out / "report.html"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import os
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -678,6 +680,29 @@ async def test_openapi_schema(store: AsyncStore) -> None:
     assert {"404", "401"} <= set(doc["paths"]["/positions/{market}/close"]["post"]["responses"])
     for path in ("/orders", "/fills", "/performance"):
         assert "503" in doc["paths"][path]["get"]["responses"]
+
+
+OPENAPI_SNAPSHOT = Path(__file__).with_name("control_api_openapi.json")
+
+
+@pytest.mark.anyio
+async def test_openapi_document_matches_the_snapshot(store: AsyncStore) -> None:
+    """The OpenAPI document is exactly the reviewed one in ``control_api_openapi.json``.
+
+    Moving code around must not make the document vaguer. A deliberate change to the API
+    rewrites the snapshot with ``TRADEKIT_UPDATE_OPENAPI=1``; review its diff like code.
+    """
+    async with running(FakeBot(store)) as (client, _):
+        doc = (await client.get("/schema/openapi.json", headers=AUTH)).json()
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    if os.environ.get("TRADEKIT_UPDATE_OPENAPI") == "1":
+        OPENAPI_SNAPSHOT.write_text(text, encoding="utf-8")
+    expected = json.loads(OPENAPI_SNAPSHOT.read_text(encoding="utf-8"))
+    assert doc["paths"].keys() == expected["paths"].keys()
+    for path, methods in expected["paths"].items():
+        assert doc["paths"][path] == methods, path
+    assert doc["components"] == expected["components"]
+    assert doc == expected
     assert "404" not in doc["paths"]["/status"]["get"]["responses"]
 
 

@@ -6,30 +6,30 @@ Registered through the same hooks as third-party plugins.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tradekit.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from tradekit.interfaces import CandleSource
+    from tradekit.interfaces import CandleSource, Exchange, Notifier, RiskRule
 
 
 @hookimpl
-def register_risk_rules() -> list[type[Any]]:
+def register_risk_rules() -> list[type[RiskRule]]:
     from tradekit.builtin.risk import DailyLossLimit, PositionSize
 
     return [PositionSize, DailyLossLimit]
 
 
 @hookimpl
-def register_exchanges() -> list[type[Any]]:
+def register_exchanges() -> list[type[Exchange]]:
     from tradekit.builtin.replay import ReplayExchange
 
     return [ReplayExchange]
 
 
 @hookimpl
-def register_notifiers() -> list[type[Any]]:
+def register_notifiers() -> list[type[Notifier]]:
     from tradekit.builtin.log_notifier import LogNotifier
 
     return [LogNotifier]

@@ -162,7 +162,7 @@ class Bot:
     @property
     def halted(self) -> bool:
         """True while a risk rule (the daily loss limit) halts new entries."""
-        return any(getattr(rule, "halted", False) for rule in self.core.risk_rules)
+        return any(rule.halted for rule in self.core.risk_rules)
 
     def positions(self) -> list[Position]:
         """Open positions, marked at each market's last close."""
@@ -262,7 +262,14 @@ class Bot:
 
         assert self.store is not None
         assert self.execution is not None
-        await start_live(self, self.store, self.execution.executor)
+        await start_live(
+            self.core,
+            self.settings,
+            self.exchange,
+            self.pump.emit,
+            self.store,
+            self.execution.executor,
+        )
         self._snapshot_key = self._account_key()
 
     async def _after_booking(self) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from tradekit.config import ConfigValueError, check_range
+from tradekit.params import ConfigValueError, check_range
 
 __all__ = ["DEFAULT_HISTORY_BARS", "ReplayConfig", "parse_time_ms"]
 
