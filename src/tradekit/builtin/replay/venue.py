@@ -25,6 +25,7 @@ from tradekit.bar_path import bar_path
 from tradekit.builtin.replay.config import DEFAULT_HISTORY_BARS, ReplayConfig
 from tradekit.engine.rules import KRW_TICKS
 from tradekit.errors import DataError, OrderRejected
+from tradekit.interfaces import CandleSource
 from tradekit.models import (
     Balance,
     Bar,
@@ -47,20 +48,23 @@ _VOLUME_PLACES = Decimal("0.00000001")  # what a market buy by amount receives (
 
 
 def load_bars(uri: str, market: str, timeframe: Timeframe) -> list[Bar]:
-    """Every bar of ``market`` in the candle file (CSV) or store URL ``uri``, oldest first.
+    """Every bar of ``market`` in the candle file (CSV, Parquet) or store URL ``uri``, oldest
+    first: the built-in readers, as a backtest reads ``backtest.data``.
 
     Raises:
         DataError: the file cannot be read, is malformed or does not match ``timeframe``.
     """
     from tradekit.builtin.csv_source import open_csv_source
+    from tradekit.builtin.parquet_candles import open_parquet_source
+    from tradekit.store.candles import open_store_candle_source
 
-    source = open_csv_source(uri)
+    source: CandleSource | None = None
+    if "://" in uri and not uri.startswith("file://"):
+        source = open_store_candle_source(uri)
+    else:
+        source = open_parquet_source(uri) or open_csv_source(uri)
     if source is None:
-        from tradekit.store.candles import open_store_candle_source
-
-        source = open_store_candle_source(uri)  # type: ignore[assignment]
-    if source is None:
-        raise DataError(f"exchange.data: {uri!r} is neither a .csv file nor a database URL")
+        raise DataError(f"exchange.data: {uri!r} is not a .csv or Parquet file nor a database URL")
     return list(source.bars(market, timeframe))
 
 
