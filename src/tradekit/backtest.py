@@ -195,7 +195,7 @@ def write_report(result: BacktestResult, directory: str | Path) -> list[Path]:
     with fills_path.open("w", encoding="utf-8", newline="") as handle:
         handle.write(",".join(FILLS_HEADER) + "\n")
         for f in result.fills:
-            # repr keeps full float precision, as the spec requires.
+            # repr keeps full float precision, as docs/backtests.md#output-files requires.
             handle.write(
                 f"{f.time_ms},{f.market},{f.side.value},{f.price!r},{f.quantity!r},"
                 f"{f.fee!r},{f.reason}\n"
