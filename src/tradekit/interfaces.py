@@ -100,6 +100,8 @@ class RiskRule(Protocol):
 
     ``on_bar_close`` runs after every bar's fills and before its signal (it can halt trading);
     ``check`` returns the intent (possibly resized with ``attrs.evolve``) or a Rejection.
+    A rule whose ``on_bar_close`` does nothing may say so with a class attribute
+    ``watches_bars = False``; the core then skips the call on every bar.
     """
 
     name: ClassVar[str]

@@ -111,7 +111,7 @@ def test_backtest_writes_report(tmp_path: Path) -> None:
         "exposure",
     ):
         assert key in summary
-    assert (out / "equity.csv").read_text().splitlines()[0] == "time_ms,equity"
+    assert (out / "equity.csv").read_text().splitlines()[0] == "time_ms,time,equity"
     assert "<svg" in (out / "report.html").read_text()
 
 

@@ -185,7 +185,10 @@ class TradingCore(Account):
         # Bound once: the per-bar path looks up no attribute it can avoid.
         self._record_time = self.equity_times.append
         self._record_equity = self.equity_values.append
-        self._on_bar_close = [rule.on_bar_close for rule in self.risk_rules]
+        # A rule that tracks nothing per bar (``watches_bars = False``) is not called per bar.
+        self._on_bar_close = [
+            rule.on_bar_close for rule in self.risk_rules if getattr(rule, "watches_bars", True)
+        ]
         self.exposed_bars = 0
         self.paused = False
         #: Why new entries are refused in every market (e.g. the store is failing), or None.
