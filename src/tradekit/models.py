@@ -272,6 +272,8 @@ class Position:
     #: Also held in the market but below the exchange's quantity step, so it cannot be sold
     #: on its own: it goes with the next sale.
     remainder: float = 0.0
+    #: Trailing distance below the highest high, armed once the take-profit was reached.
+    trailing_stop: float | None = None
 
     @property
     def unrealized_pnl(self) -> float:
