@@ -1,4 +1,4 @@
-"""Built-in plugin: risk rules, the CSV and store candle readers and the log notifier.
+"""Built-in plugin: risk rules, the CSV, Parquet and store candle readers and the log notifier.
 
 Registered through the same hooks as third-party plugins.
 """
@@ -39,6 +39,12 @@ def open_store_candle_source(uri: str) -> CandleSource | None:
 
 @hookimpl(trylast=True)
 def open_candle_source(uri: str) -> CandleSource | None:
+    """A Parquet file (by its extension or its content), else a ``.csv`` file."""
+    from tradekit.builtin.parquet_candles import open_parquet_source
+
+    source = open_parquet_source(uri)
+    if source is not None:
+        return source
     from tradekit.builtin.csv_source import open_csv_source
 
     return open_csv_source(uri)
