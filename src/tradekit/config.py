@@ -103,13 +103,16 @@ class ApiSettings:
 
 @attrs.frozen
 class AccountSettings:
-    """A simulated account: starting cash and the bar fill model's costs (``spec/breakout.md``)."""
+    """A simulated account: starting cash and the bar fill model's costs.
+
+    See ``docs/backtests.md#fill-rules``.
+    """
 
     initial_cash: float = attrs.field(default=10_000_000.0, validator=check_range(0, low_open=True))
     fee_rate: float = attrs.field(default=0.0025, validator=check_range(0, 1, high_open=True))
     min_order_krw: float = attrs.field(default=5000.0, validator=check_range(0))
     slippage: float = attrs.field(default=0.0, validator=check_range(0, 1, high_open=True))
-    #: Sizes are multiples of this (Bithumb: 0.0001); 0.00000001 gives the unrounded spec.
+    #: Sizes are multiples of this (Bithumb: 0.0001); 0.00000001 gives the unrounded fill rules.
     quantity_step: float = attrs.field(default=0.0001)
     #: ``krw``: stops and take-profits on Bithumb's KRW price grid; ``none``: not rounded.
     price_ticks: Literal["krw", "none"] = "krw"
@@ -151,7 +154,7 @@ class PaperSettings(AccountSettings):
 
 @attrs.frozen
 class BacktestSettings(AccountSettings):
-    """Backtest inputs and the simulated venue's parameters (``spec/breakout.md``)."""
+    """Backtest inputs and the simulated venue's parameters (``docs/backtests.md#parameters``)."""
 
     data: dict[str, str] = attrs.field(factory=dict)
 

@@ -261,7 +261,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "composition",
         ("tradekit.config", "tradekit.plugins", "tradekit.log", "tradekit.cli_config"),
     ),
-    ("backtest", ("tradekit.backtest", "tradekit.report", "tradekit.metrics")),
+    (
+        "backtest",
+        (
+            "tradekit.backtest",
+            "tradekit.backtest_csv",
+            "tradekit.analytics",
+            "tradekit.report",
+            "tradekit.metrics",
+        ),
+    ),
     ("runner", ("tradekit.runner",)),
     # Command groups that live beside the code they drive count as CLI.
     ("cli", ("tradekit.cli", "tradekit.store.cli")),

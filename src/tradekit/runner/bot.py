@@ -1,7 +1,7 @@
 """The bot: the decision core on live bars, with the store, notifiers, control API and metrics.
 
 The core is the same in every mode; only its execution port differs. On paper, fills come
-from the spec's bar fill model (exactly as in a backtest); live, from
+from the bar fill model (docs/backtests.md#fill-rules) (exactly as in a backtest); live, from
 :class:`~tradekit.engine.live_execution.LiveExecution`, which sends real orders through the
 order executor while the core watches its exits on every trade.
 

@@ -1,8 +1,8 @@
 """Bithumb answers and transport failures -> the tradekit exception tree.
 
 Errors arrive as ``{"error": {"name": ..., "message": ...}}`` where ``name`` may be a string
-or a number (reference §1). Messages name the request by method and path only: never headers
-(the Authorization token) nor secrets.
+or a number (docs/bithumb.md#numbers-and-errors). Messages name the request by method and path
+only: never headers (the Authorization token) nor secrets.
 
 A request that places an order (``placing_order=True``) is classified by what it proves about
 the order, because the connector sends it once and the caller decides what to do next:
@@ -53,8 +53,8 @@ __all__ = [
     "parse_retry_after",
 ]
 
-# 401 names (reference §3.6 and "API 주요 에러 코드"); a key without permission or from a
-# non-whitelisted IP also ends here (pitfall 10).
+# 401 names (docs/bithumb.md#authentication and "API 주요 에러 코드"); a key without permission
+# or from a non-whitelisted IP also ends here.
 AUTH_ERRORS = frozenset(
     {
         "jwt_verification",
@@ -69,7 +69,7 @@ AUTH_ERRORS = frozenset(
         "unauthorized",
     }
 )
-# Business-rule refusals of an order: never worth retrying (pitfalls 4 and 16).
+# Business-rule refusals of an order: never worth retrying (docs/bithumb.md#known-pitfalls).
 REJECT_PREFIXES = (
     "invalid_price",
     "invalid_volume",

@@ -1,12 +1,13 @@
 """Public trades from Bithumb's v1 WebSocket, kept alive across drops.
 
-:class:`TradeStream` subscribes to ``trade`` (and optionally ``ticker``) messages (reference
-§5.1), reconnects with exponential backoff and jitter, resubscribes (the server keeps no state
-across connections), treats a silent connection as dropped, skips malformed messages with a log
-line and drops trades it has already yielded. A trade stamped more than a few seconds ahead of
-the local clock is malformed too: one such trade would otherwise open a bar hours ahead and make
-every real trade after it "late". Connection callbacks report the periods in which trades may
-have been missed, so a consumer can backfill them over REST.
+:class:`TradeStream` subscribes to ``trade`` (and optionally ``ticker``) messages
+(docs/bithumb.md#websocket-stream), reconnects with exponential backoff and jitter, resubscribes
+(the server keeps no state across connections), treats a silent connection as dropped, skips
+malformed messages with a log line and drops trades it has already yielded. A trade stamped
+more than a few seconds ahead of the local clock is malformed too: one such trade would
+otherwise open a bar hours ahead and make every real trade after it "late". Connection callbacks
+report the periods in which trades may have been missed, so a consumer can backfill them over
+REST.
 """
 
 from __future__ import annotations
@@ -330,7 +331,8 @@ class TradeStream:
         logger.debug("bithumb ws: connected to {}, subscribed to {}", self.ws_url, self.markets)
 
     def _subscription(self) -> str:
-        # A fresh ticket per connection; several types may share one request (reference §5.1).
+        # A fresh ticket per connection; several types may share one request
+        # (docs/bithumb.md#websocket-stream).
         request: list[dict[str, Any]] = [{"ticket": f"tradekit-{uuid.uuid4()}"}]
         request.append({"type": "trade", "codes": list(self.markets)})
         if self.include_ticker:
@@ -543,7 +545,10 @@ def _code(message: dict[str, Any]) -> str:
 
 
 def _number(message: dict[str, Any], key: str) -> float:
-    """A finite number sent as a JSON number or a decimal string (both occur, reference §7)."""
+    """A finite number sent as a JSON number or a decimal string (both occur).
+
+    See docs/bithumb.md#numbers-and-errors.
+    """
     if key not in message:
         raise _Malformed(f"missing {key!r}")
     value = message[key]
@@ -570,7 +575,8 @@ def _millis(message: dict[str, Any], key: str) -> int:
     if number <= 0 or number != int(number):
         raise _Malformed(f"{key} must be a positive whole number of ms, got {message[key]!r}")
     millis = int(number)
-    # Some Bithumb timestamps carry microseconds (16 digits); keep the first 13 (reference §5.1).
+    # Some Bithumb timestamps carry microseconds (16 digits); keep the first 13
+    # (docs/bithumb.md#websocket-stream).
     return millis // 1000 if millis >= _MICROSECONDS else millis
 
 

@@ -1,6 +1,6 @@
 """Replay mode for the fake Bithumb: play a bar series as trades, tick by tick.
 
-A backtest fills by the rules of the breakout spec (``shared/spec/breakout.md``): an entry
+A backtest fills by the fill rules (``docs/backtests.md#fill-rules``): an entry
 decided on bar *i* fills at ``open[i+1]``; within a bar a gap through the stop sells at the
 open, a touched stop at the stop price, a take-profit at ``max(open, tp)``; the stop is checked
 before the take-profit. Live trading instead watches every trade and sends market orders, which
