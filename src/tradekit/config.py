@@ -681,7 +681,8 @@ def load_settings(
 ) -> Settings:
     """Read, substitute and validate a YAML config file.
 
-    Relative paths in ``backtest.data`` are resolved against the config file's folder.
+    Relative paths in ``backtest.data`` and in components' path fields (such as the replay
+    exchange's ``data``) are resolved against the config file's folder.
 
     Raises:
         ConfigError: the file is missing or unreadable, or the settings are invalid.
@@ -702,11 +703,41 @@ def load_settings(
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
     settings = parse_settings(data, host or load_plugins(), env, source=str(path))
     base = path.parent
-    data_paths = {
-        market: uri if "://" in uri or Path(uri).is_absolute() else str(base / uri)
-        for market, uri in settings.backtest.data.items()
-    }
-    return attrs.evolve(settings, backtest=attrs.evolve(settings.backtest, data=data_paths))
+    data_paths = {market: _relative_to(base, uri) for market, uri in settings.backtest.data.items()}
+    return attrs.evolve(
+        settings,
+        backtest=attrs.evolve(settings.backtest, data=data_paths),
+        exchange=settings.exchange and _component_paths(settings.exchange, base),
+        strategy=_component_paths(settings.strategy, base),
+        risk=[_component_paths(c, base) for c in settings.risk],
+        notifiers=[_component_paths(c, base) for c in settings.notifiers],
+    )
+
+
+def _relative_to(base: Path, uri: str) -> str:
+    return uri if "://" in uri or Path(uri).is_absolute() else str(base / uri)
+
+
+def _component_paths(component: Component[Any], base: Path) -> Component[Any]:
+    """Resolve a component's path fields (``metadata={"path": True}``) against ``base``.
+
+    A field holds a path or a mapping of names to paths; URLs and absolute paths are kept.
+    """
+    config = component.config
+    if not attrs.has(type(config)):
+        return component
+    changes: dict[str, Any] = {}
+    for field in attrs.fields(type(config)):
+        value = getattr(config, field.name)
+        if not field.metadata.get("path") or value is None:
+            continue
+        if isinstance(value, str):
+            changes[field.name] = _relative_to(base, value)
+        elif isinstance(value, dict):
+            changes[field.name] = {k: _relative_to(base, v) for k, v in value.items()}
+    if not changes:
+        return component
+    return attrs.evolve(component, config=attrs.evolve(config, **changes))
 
 
 # -- display -------------------------------------------------------------------------------

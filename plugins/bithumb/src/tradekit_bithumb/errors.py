@@ -36,6 +36,7 @@ from tradekit.errors import (
     RateLimited,
     TemporaryExchangeError,
 )
+from tradekit.network import unreachable
 
 __all__ = [
     "AUTH_ERRORS",
@@ -213,6 +214,9 @@ def error_from_transport(
     """
     reason = _clip(str(exc)) or "no details"
     text = f"Bithumb {method} {path}: {type(exc).__name__}: {reason}"
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        # Said so a user can act on it: which host, why, and which setting names it.
+        text = unreachable(_host(exc), exc, "exchange.base_url", f"Bithumb {method} {path}")
     if isinstance(exc, _NOT_SENT_TRANSPORT):
         code = POOL_TIMEOUT if isinstance(exc, httpx.PoolTimeout) else CONNECT_ERROR
         if placing_order:
@@ -227,6 +231,15 @@ def error_from_transport(
         return TemporaryExchangeError(text, code="network_error")
     # InvalidURL, decoding errors and the like are bugs or bad configuration, not weather.
     return ExchangeError(text, code=type(exc).__name__)
+
+
+def _host(exc: httpx.HTTPError) -> str:
+    """The host a request went to (with a port other than the scheme's default)."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # raised without a request (tests)
+        return "the Bithumb API"
+    return f"{url.host}:{url.port}" if url.port else url.host
 
 
 def order_state_unknown(text: str) -> OrderStateUnknown:

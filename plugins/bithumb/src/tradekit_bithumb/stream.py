@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -32,6 +33,7 @@ from websockets.uri import parse_uri
 
 from tradekit.backoff import backoff_delay
 from tradekit.models import Side, Trade
+from tradekit.network import connect_failure
 
 __all__ = ["StreamStats", "TradeStream", "wall_clock_ms"]
 
@@ -302,7 +304,15 @@ class TradeStream:
                 ping_timeout=self.ping_timeout,
                 close_timeout=2,
             )
-        except (OSError, TimeoutError, WebSocketException) as exc:
+        except (OSError, TimeoutError) as exc:
+            # Which host, why, and which setting names it: something a user can act on.
+            host = urlsplit(self.ws_url).netloc or self.ws_url
+            self._drop(
+                f"cannot connect to {host} ({type(exc).__name__}: {connect_failure(exc)}): "
+                "check the network connection and exchange.ws_url"
+            )
+            return
+        except WebSocketException as exc:
             self._drop(f"cannot connect: {exc!r}")
             return
         if self._closed:  # aclose() ran while connecting
