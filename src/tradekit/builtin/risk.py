@@ -1,4 +1,7 @@
-"""Built-in risk rules: ``position_size`` and ``daily_loss_limit`` (``spec/breakout.md``)."""
+"""Built-in risk rules: ``position_size`` and ``daily_loss_limit``.
+
+Their rules are in ``docs/backtests.md#fills-within-a-bar`` (step 3) and ``#signal`` (sizing).
+"""
 
 from __future__ import annotations
 
@@ -192,7 +195,14 @@ class DailyLossLimit:
                 f"equity {equity:,.0f} fell more than {self.limit:.2%} below the day's "
                 f"reference {self.reference:,.0f}"
             )
-            return TradingHalted(time_ms, self.day.label, equity, self.reference, self.halt_reason)
+            return TradingHalted(
+                time_ms,
+                self.day.label,
+                equity,
+                self.reference,
+                self.halt_reason,
+                limit=self.limit,
+            )
         return event
 
     def check(self, intent: OrderIntent, account: AccountView) -> OrderIntent | Rejection:
