@@ -190,7 +190,14 @@ class DailyLossLimit:
                 f"equity {equity:,.0f} fell more than {self.limit:.2%} below the day's "
                 f"reference {self.reference:,.0f}"
             )
-            return TradingHalted(time_ms, self.day.label, equity, self.reference, self.halt_reason)
+            return TradingHalted(
+                time_ms,
+                self.day.label,
+                equity,
+                self.reference,
+                self.halt_reason,
+                limit=self.limit,
+            )
         return event
 
     def check(self, intent: OrderIntent, account: AccountView) -> OrderIntent | Rejection:
