@@ -129,7 +129,11 @@ def _to_array(column: pa.Array, typecode: str) -> array[Any]:
 
 
 class CandleColumns:
-    """One market's checked candles as columns in bar order (sorted, without duplicates)."""
+    """One market's checked candles as columns in bar order (sorted, without duplicates).
+
+    Only made from columns every row of which passed :func:`checked_columns` or
+    :func:`check_row`: its bars are not checked again.
+    """
 
     __slots__ = ("close", "high", "low", "market", "open", "times", "volume")
 
@@ -142,13 +146,10 @@ class CandleColumns:
         return len(self.times)
 
     def bars(self) -> Iterator[Bar]:
-        """The bars, created as they are asked for.
-
-        ``Bar()`` checks each bar again (cheaply on valid data) and creates its floats from the
-        arrays as it goes: the floats of a million rows never exist all at once.
-        """
+        """The bars, created as they are asked for (the floats of a million rows never exist
+        all at once)."""
         return map(
-            Bar,
+            _checked_bar,
             repeat(self.market),
             self.times,
             self.open,
@@ -157,6 +158,32 @@ class CandleColumns:
             self.close,
             self.volume,
         )
+
+
+_SET_MARKET, _SET_TIME, _SET_OPEN, _SET_HIGH, _SET_LOW, _SET_CLOSE, _SET_VOLUME = (
+    Bar.__dict__[name].__set__
+    for name in ("market", "time_ms", "open", "high", "low", "close", "volume")
+)
+
+
+def _checked_bar(
+    market: str, time_ms: int, o: float, h: float, lo: float, c: float, v: float
+) -> Bar:
+    """A :class:`Bar` of values already checked, built without checking them again.
+
+    The slots are filled through their descriptors, as ``Bar()`` fills them through
+    ``object.__setattr__`` (a frozen class), minus the check: 0.5 µs a bar instead of 0.8,
+    a tenth of a whole backtest's time per bar. The result is an ordinary, frozen ``Bar``.
+    """
+    bar: Bar = object.__new__(Bar)
+    _SET_MARKET(bar, market)
+    _SET_TIME(bar, time_ms)
+    _SET_OPEN(bar, o)
+    _SET_HIGH(bar, h)
+    _SET_LOW(bar, lo)
+    _SET_CLOSE(bar, c)
+    _SET_VOLUME(bar, v)
+    return bar
 
 
 def ordered_columns(
