@@ -80,7 +80,10 @@ def check_row(
 
 
 def checked_columns(
-    stamp: pa.Array, values: Sequence[pa.Array], *, milliseconds: bool
+    stamp: pa.Array | pa.ChunkedArray,
+    values: Sequence[pa.Array | pa.ChunkedArray],
+    *,
+    milliseconds: bool,
 ) -> Columns | int:
     """The columns as arrays if every row passes :func:`check_row`; else the first bad row.
 
@@ -118,13 +121,15 @@ def checked_columns(
     return times, [_to_array(col, "d") for col in values]
 
 
-def _to_array(column: pa.Array, typecode: str) -> array[Any]:
-    """A copy of a null-free 8-byte Arrow column as an ``array``."""
+def _to_array(column: pa.Array | pa.ChunkedArray, typecode: str) -> array[Any]:
+    """A copy of a null-free 8-byte Arrow column (chunked or not) as an ``array``."""
     out: array[Any] = array(typecode)
-    data = column.buffers()[1]
-    assert data is not None
-    start = column.offset * 8
-    out.frombytes(memoryview(data)[start : start + len(column) * 8])
+    for chunk in getattr(column, "chunks", [column]):
+        data = chunk.buffers()[1]
+        if data is None:  # an empty chunk
+            continue
+        start = chunk.offset * 8
+        out.frombytes(memoryview(data)[start : start + len(chunk) * 8])
     return out
 
 
