@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from tradekit.analytics import KST, Analysis, PriceSeries, RoundTrip, analyze, yearly_returns
 from tradekit.engine.core import TradeRecord
 from tradekit.models import Fill
+from tradekit.summary_text import summary_rows
 
 __all__ = ["ReportData", "render_html"]
 
@@ -576,35 +577,13 @@ def _parameters_table(parameters: Mapping[str, Any]) -> str:
     return f"<table>{''.join(rows)}</table>" if rows else "<p>Not recorded.</p>"
 
 
-_LABELS: dict[str, tuple[str, Callable[[Any], str]]] = {
-    "bars": ("Bars", lambda v: f"{v:,}"),
-    "initial_equity": ("Starting cash (KRW)", _krw),
-    "final_equity": ("Final equity (KRW)", _krw),
-    "total_return": ("Total return", _pct),
-    "benchmark_return": ("Buy-and-hold return", _pct),
-    "max_drawdown": ("Max drawdown", lambda v: _pct(v, 2, False)),
-    "sharpe": ("Sharpe ratio (annualised)", lambda v: f"{v:.2f}"),
-    "exposure": ("Time in the market", lambda v: _pct(v, 1, False)),
-    "fills": ("Fills", lambda v: f"{v:,}"),
-    "fees": ("Fees paid (KRW)", _krw),
-    "trades": ("Round trips", lambda v: f"{v:,}"),
-    "wins": ("Winning trades", lambda v: f"{v:,}"),
-    "losses": ("Losing trades", lambda v: f"{v:,}"),
-    "win_rate": ("Win rate", lambda v: _pct(v, 1, False)),
-    "profit_factor": ("Profit factor (gross wins / gross losses)", lambda v: f"{v:.2f}"),
-    "average_trade_return": ("Average trade return", _pct),
-}
-
-
 def _summary_table(summary: Mapping[str, Any]) -> str:
-    rows = []
-    for key, (label, fmt) in _LABELS.items():
-        if key not in summary:
-            continue
-        value = summary[key]
-        text = "–" if value is None else fmt(value)
-        rows.append(f"<tr><th>{label}</th><td>{text}</td></tr>")
-    return f"<table>{''.join(rows)}</table>"
+    rows = "".join(
+        f"<tr><th>{_esc(label)}</th><td>{_esc(text)}</td></tr>"
+        for label, text in summary_rows(summary)
+        if label not in ("First bar", "Last bar")  # the data table has them, KST and UTC
+    )
+    return f"<table>{rows}</table>"
 
 
 # -- the page -------------------------------------------------------------------------------
