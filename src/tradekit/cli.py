@@ -255,9 +255,12 @@ def _add_plugin_commands(group: click.Group) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``tradekit`` script."""
+    from tradekit.env_file import add_env_file_option
     from tradekit.errors import ConfigError, DataError, TradekitError
 
     _add_plugin_commands(cli)
+    # `tradekit --env-file .env CMD` and `tradekit CMD --env-file .env`, plugin commands too.
+    add_env_file_option(cli)
     try:
         cli.main(args=argv, prog_name="tradekit", standalone_mode=False)
     except click.exceptions.Abort:
