@@ -32,11 +32,10 @@ from cattrs.gen import make_dict_structure_fn
 from tradekit.errors import ConfigError, PluginError
 from tradekit.markets import market_id_problem
 from tradekit.models import Timeframe
+from tradekit.params import MASK, ConfigValueError, check_range, is_secret, secret_field
 
 if TYPE_CHECKING:
     from tradekit.engine.core import EngineParams
-
-if typing.TYPE_CHECKING:
     from tradekit.plugins import Kind, PluginHost
 
 __all__ = [
@@ -57,13 +56,7 @@ __all__ = [
     "substitute_env",
 ]
 
-MASK = "***"
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def secret_field(default: str | None = None) -> Any:
-    """An attrs field holding a secret: hidden from repr and masked in every display."""
-    return attrs.field(default=default, repr=False, metadata={"secret": True})
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -83,43 +76,7 @@ class Component:
         return self.cls(self.config)
 
 
-class ConfigValueError(ValueError):
-    """A value has the right type but is out of range; rendered as ``path: message``."""
-
-    def __init__(self, expected: str, value: object, field: str | None = None) -> None:
-        self.expected = expected
-        self.value = value
-        self.field = field
-        super().__init__(f"expected {expected}, got {value!r}")
-
-
 _ScalarError = ConfigValueError
-
-
-def check_range(
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> Any:
-    """An attrs validator: the number must lie between ``low`` and ``high``."""
-    left = "(" if low_open else "["
-    right = ")" if high_open else "]"
-    lo_text = "-inf" if low is None else low
-    hi_text = "inf" if high is None else high
-    text = f"a number in {left}{lo_text}, {hi_text}{right}"
-
-    def validate(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-        ok = True
-        if low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
-            raise ConfigValueError(text, value, attribute.name)
-
-    return validate
 
 
 @attrs.frozen
@@ -745,7 +702,7 @@ def _unstructure(value: Any) -> Any:
         out: dict[str, Any] = {}
         for field in attrs.fields(type(value)):
             item = getattr(value, field.name)
-            if field.metadata.get("secret"):
+            if is_secret(field):
                 out[field.name] = MASK if item else item
             else:
                 out[field.name] = _unstructure(item)
@@ -774,7 +731,7 @@ def secret_values(settings: Settings) -> list[str]:
         elif attrs.has(type(value)):
             for field in attrs.fields(type(value)):
                 item = getattr(value, field.name)
-                if field.metadata.get("secret") and isinstance(item, str) and item:
+                if is_secret(field) and isinstance(item, str) and item:
                     found.append(item)
                 else:
                     walk(item)

@@ -33,7 +33,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "tradekit"
 LOAD_ENV = "TRADEKIT_LOAD_PLUGINS"
-BUILTIN_DIST = "tradekit"
+BUILTIN_DIST = "tradekit-core"
 
 Kind = Literal["exchange", "strategy", "risk_rule", "notifier"]
 KINDS: dict[Kind, str] = {

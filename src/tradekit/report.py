@@ -9,12 +9,32 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from tradekit.backtest import BacktestResult
+from tradekit.models import Fill, Timeframe
 
-__all__ = ["equity_svg", "render_html"]
+__all__ = ["ReportData", "equity_svg", "render_html"]
+
+
+class ReportData(Protocol):
+    """What a report shows: plain figures, so the report does not depend on the backtest.
+
+    :class:`tradekit.backtest.BacktestResult` is one; anything with these attributes is another.
+    """
+
+    @property
+    def markets(self) -> list[str]: ...
+    @property
+    def timeframe(self) -> Timeframe: ...
+    @property
+    def fills(self) -> list[Fill]: ...
+    @property
+    def equity_times(self) -> Sequence[int]: ...
+    @property
+    def equity_values(self) -> Sequence[float]: ...
+    @property
+    def summary(self) -> dict[str, Any]: ...
+
 
 _MAX_POINTS = 1500
 _MAX_FILL_ROWS = 500
@@ -93,7 +113,7 @@ def _fmt(key: str, value: Any) -> str:
     return html.escape(str(value))
 
 
-def render_html(result: BacktestResult) -> str:
+def render_html(result: ReportData) -> str:
     """The whole report as one HTML page."""
     summary = result.summary
     rows = "".join(

@@ -41,7 +41,10 @@ def test_plugins_json_lists_the_shipped_plugins() -> None:
     assert by_dist["tradekit-breakout"]["registers"] == {"strategy": ["breakout"]}
     assert by_dist["tradekit-bithumb"]["registers"]["exchange"] == ["bithumb"]
     assert by_dist["tradekit-slack"]["registers"] == {"notifier": ["slack"]}
-    assert by_dist["tradekit"]["registers"]["risk_rule"] == ["daily_loss_limit", "position_size"]
+    assert by_dist["tradekit-core"]["registers"]["risk_rule"] == [
+        "daily_loss_limit",
+        "position_size",
+    ]
     assert data["errors"] == []
 
 

@@ -34,7 +34,7 @@ def test_installed_workspace_plugins_are_discovered(monkeypatch: pytest.MonkeyPa
     host = load_plugins()
     assert host.errors == []
     dists = {info.distribution for info in host.plugins.values()}
-    assert {"tradekit", "tradekit-bithumb", "tradekit-breakout", "tradekit-slack"} <= dists
+    assert {"tradekit-core", "tradekit-bithumb", "tradekit-breakout", "tradekit-slack"} <= dists
     assert host.get("strategy", "breakout").plugin.distribution == "tradekit-breakout"
     assert host.get("exchange", "bithumb").plugin.distribution == "tradekit-bithumb"
     assert host.get("notifier", "slack").plugin.distribution == "tradekit-slack"

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from tradekit.config import check_range
 from tradekit.events import Event, TradingHalted, TradingResumed
 from tradekit.interfaces import AccountView
 from tradekit.models import OrderIntent, Rejection, floor8
+from tradekit.params import ConfigValueError, check_range
 
 __all__ = [
     "DailyLossLimit",
@@ -98,8 +98,6 @@ class DailyLossLimitConfig:
         try:
             ZoneInfo(value)
         except (ValueError, KeyError, OSError):
-            from tradekit.config import ConfigValueError
-
             raise ConfigValueError(
                 "an IANA time zone such as 'Asia/Seoul'", value, "timezone"
             ) from None

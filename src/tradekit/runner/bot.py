@@ -249,7 +249,14 @@ class Bot:
 
         assert self.store is not None
         assert self.execution is not None
-        await start_live(self, self.store, self.execution.executor)
+        await start_live(
+            self.core,
+            self.settings,
+            self.exchange,
+            self.pump.emit,
+            self.store,
+            self.execution.executor,
+        )
         self._snapshot_key = self._account_key()
 
     async def _after_booking(self) -> None:

@@ -16,8 +16,8 @@ from typing import ClassVar
 
 import attrs
 
-from tradekit.config import check_range
 from tradekit.models import Bar, ExitPlan, Signal
+from tradekit.params import check_range
 from tradekit_breakout.indicators import RollingMax, RollingSum
 
 __all__ = ["BreakoutStrategy"]
