@@ -177,17 +177,33 @@ def backtest_command(config: Path, output: Path, store_results: bool, quiet: boo
 
 
 @cli.command("run")
-@click.argument("config", type=CONFIG)
-def run_command(config: Path) -> None:
+@click.argument("config", type=CONFIG, envvar="TRADEKIT_CONFIG")
+@click.option(
+    "--hosted",
+    is_flag=True,
+    help="As a container service: the API on 0.0.0.0:$PORT (TRADEKIT_API_HOST to change), "
+    "which needs TRADEKIT_API_TOKEN; DATABASE_URL overrides storage.url.",
+)
+def run_command(config: Path, hosted: bool) -> None:
     """Run the bot in CONFIG (mode: paper or live) until Ctrl-C or SIGTERM.
 
-    The control API listens on api.host:api.port (127.0.0.1:8000 by default).
+    CONFIG defaults to $TRADEKIT_CONFIG. The control API listens on api.host:api.port
+    (127.0.0.1:8000 by default).
     """
     import anyio
 
     from tradekit.runner.bot import Bot, run_until_stopped
 
     settings = load_config(config)
+    if hosted:
+        import os
+
+        from tradekit.config import secret_values
+        from tradekit.hosting import hosted_settings
+        from tradekit.log import add_secrets
+
+        settings = hosted_settings(settings, os.environ)
+        add_secrets(secret_values(settings))  # the token may come from the environment
     bot = Bot(settings)
     try:
         anyio.run(run_until_stopped, bot)

@@ -16,7 +16,7 @@ import re
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import attrs
 import cattrs
@@ -36,6 +36,7 @@ from tradekit.params import MASK, ConfigValueError, check_range, is_secret, secr
 
 if TYPE_CHECKING:
     from tradekit.engine.core import EngineParams
+    from tradekit.interfaces import Exchange, Notifier, RiskRule, Strategy
     from tradekit.plugins import Kind, PluginHost
 
 __all__ = [
@@ -62,18 +63,22 @@ _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # -- settings ------------------------------------------------------------------------------
 
 
+#: The kind of component a :class:`Component` builds (a Strategy, a RiskRule ...).
+C = TypeVar("C")
+
+
 @attrs.frozen
-class Component:
+class Component(Generic[C]):
     """A configured component: the registered class and its structured ``Config``."""
 
     use: str
-    cls: type[Any]
-    config: Any
+    cls: type[C]
+    config: Any  # an instance of ``cls.Config``, whose type each plugin defines
     distribution: str = ""
 
-    def build(self) -> Any:
+    def build(self) -> C:
         """Create the component from its config."""
-        return self.cls(self.config)
+        return self.cls(self.config)  # type: ignore[call-arg]  # protocols declare no __init__
 
 
 _ScalarError = ConfigValueError
@@ -156,12 +161,12 @@ class Settings:
     """The whole, validated configuration."""
 
     markets: list[str]
-    strategy: Component
-    risk: list[Component]
+    strategy: Component[Strategy]
+    risk: list[Component[RiskRule]]
     mode: Literal["backtest", "paper", "live"] = "backtest"
     timeframe: Timeframe = Timeframe("1h")
-    exchange: Component | None = None
-    notifiers: list[Component] = attrs.field(factory=list)
+    exchange: Component[Exchange] | None = None
+    notifiers: list[Component[Notifier]] = attrs.field(factory=list)
     storage: StorageSettings = StorageSettings()
     api: ApiSettings = ApiSettings()
     backtest: BacktestSettings = BacktestSettings()
@@ -481,7 +486,7 @@ def substitute_env(
 
 def _component(
     host: PluginHost, kind: Kind, block: Any, path: str, problems: list[str]
-) -> Component | None:
+) -> Component[Any] | None:
     if not isinstance(block, Mapping):
         problems.append(f"{path}: expected a mapping with 'use', got {block!r}")
         return None
@@ -515,7 +520,7 @@ def _component(
 
 def _components(
     host: PluginHost, kind: Kind, blocks: Any, path: str, problems: list[str]
-) -> list[Component]:
+) -> list[Component[Any]]:
     if not isinstance(blocks, list):
         problems.append(f"{path}: expected a list of {{use: ...}} blocks, got {blocks!r}")
         return []
@@ -591,7 +596,9 @@ def parse_settings(
     )
 
 
-def _run_problems(raw: _RawSettings, risk: list[Component], risk_blocks: Any) -> list[str]:
+def _run_problems(
+    raw: _RawSettings, risk: list[Component[RiskRule]], risk_blocks: Any
+) -> list[str]:
     """Market ids, a risk chain that sizes entries, a usable storage URL."""
     found = [
         problem
@@ -607,7 +614,7 @@ def _run_problems(raw: _RawSettings, risk: list[Component], risk_blocks: Any) ->
     ]
     # Only when every rule was understood: a misspelt sizing rule is reported as such already.
     understood = isinstance(risk_blocks, list) and len(risk) == len(risk_blocks)
-    if understood and not any(getattr(rule.cls, "sizes_entries", False) for rule in risk):
+    if understood and not any(rule.cls.sizes_entries for rule in risk):
         found.append(
             f"risk: no rule sizes entries in {[rule.use for rule in risk]!r}; add one "
             "such as {use: position_size, fraction: 0.05}"
@@ -627,12 +634,21 @@ def _hide_password(url: str) -> str:
     return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", url)
 
 
+# sqlite:///relative/path, sqlite:////absolute/path or sqlite:// (in memory), no query.
+_PLAIN_SQLITE = re.compile(r"^sqlite(\+pysqlite)?://(/[^?#]*)?$")
+
+
 def storage_url_problem(url: str) -> str | None:
     """None for a usable store URL, else why not; the URL's password never appears.
 
     The URL must parse, name a database SQLAlchemy knows, and its driver must be installed
     and synchronous (the store is used from worker threads).
     """
+    if _PLAIN_SQLITE.match(url):
+        # The default and most common URL: a SQLite file, whose driver comes with Python.
+        # Answered without importing sqlalchemy, which alone would take a backtest's
+        # start-up from tenths of a second to most of a second.
+        return None
     # Imported here: sqlalchemy is heavy, and only loading a config needs it.
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError

@@ -15,6 +15,7 @@ from tradekit.events import Event
 from tradekit.models import (
     Balance,
     Bar,
+    ExitPlan,
     MarketRules,
     Order,
     OrderIntent,
@@ -32,6 +33,7 @@ __all__ = [
     "Exchange",
     "LiveBars",
     "Notifier",
+    "PlansExits",
     "RiskRule",
     "Strategy",
 ]
@@ -66,6 +68,18 @@ class Strategy(Protocol):
         ...
 
 
+@runtime_checkable
+class PlansExits(Protocol):
+    """A strategy that also says, outside any signal, how its positions are protected.
+
+    Optional: a live bot that takes over a position whose entry order is unknown protects it
+    with this plan (or with a 1.5 % stop when the strategy has none).
+    """
+
+    @property
+    def exit_plan(self) -> ExitPlan: ...
+
+
 class AccountView(Protocol):
     """Read-only view of the account that risk rules see."""
 
@@ -86,11 +100,19 @@ class RiskRule(Protocol):
 
     ``on_bar_close`` runs after every bar's fills and before its signal (it can halt trading);
     ``check`` returns the intent (possibly resized with ``attrs.evolve``) or a Rejection.
+    A rule whose ``on_bar_close`` does nothing may say so with a class attribute
+    ``watches_bars = False``; the core then skips the call on every bar.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type[Any]]
+    #: True for a rule that sets the entry's quantity; a risk chain needs at least one.
     sizes_entries: ClassVar[bool]
+
+    @property
+    def halted(self) -> bool:
+        """True while the rule refuses every entry (shown in ``/status`` and the metrics)."""
+        ...
 
     def reset(self, equity: float, time_ms: int | None = None) -> None:
         """Start over from ``equity`` (before the first bar, or when a runner restarts)."""

@@ -45,6 +45,7 @@ from tradekit.interfaces import RiskRule, Strategy
 from tradekit.models import (
     Bar,
     ExitPlan,
+    ExitReason,
     Fill,
     OrderIntent,
     PositionState,
@@ -62,12 +63,13 @@ __all__ = [
     "TradingCore",
 ]
 
-STOP_LOSS = "stop_loss"
-TRAILING_STOP = "trailing_stop"
-TAKE_PROFIT = "take_profit"
-END_OF_DATA = "end_of_data"
-MANUAL = "manual"
-SIGNAL = "signal"
+STOP_LOSS = ExitReason.STOP_LOSS
+TRAILING_STOP = ExitReason.TRAILING_STOP
+TAKE_PROFIT = ExitReason.TAKE_PROFIT
+END_OF_DATA = ExitReason.END_OF_DATA
+MANUAL = ExitReason.MANUAL
+SIGNAL = ExitReason.SIGNAL
+#: The reason of every buy order and fill.
 ENTRY = "entry"
 
 #: Signal actions: ``buy`` asks for an entry, ``sell`` closes the market's position.
@@ -104,7 +106,7 @@ class TradeRecord:
     quantity: float
     cost: float
     proceeds: float
-    exit_reason: str
+    exit_reason: str  # an ExitReason value
 
     @property
     def pnl(self) -> float:
@@ -151,7 +153,7 @@ class TradingCore(Account):
         port: ExecutionPort | None = None,
         rules: Mapping[str, VenueRules] | None = None,
     ) -> None:
-        if not any(getattr(rule, "sizes_entries", False) for rule in risk_rules):
+        if not any(rule.sizes_entries for rule in risk_rules):
             raise ConfigError(
                 "risk: no rule sizes entries; add one such as {use: position_size, fraction: 0.05}"
             )
@@ -181,7 +183,10 @@ class TradingCore(Account):
         # Bound once: the per-bar path looks up no attribute it can avoid.
         self._record_time = self.equity_times.append
         self._record_equity = self.equity_values.append
-        self._on_bar_close = [rule.on_bar_close for rule in self.risk_rules]
+        # A rule that tracks nothing per bar (``watches_bars = False``) is not called per bar.
+        self._on_bar_close = [
+            rule.on_bar_close for rule in self.risk_rules if getattr(rule, "watches_bars", True)
+        ]
         self.exposed_bars = 0
         self.paused = False
         #: Why new entries are refused in every market (e.g. the store is failing), or None.

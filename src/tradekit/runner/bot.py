@@ -22,6 +22,7 @@ import anyio
 from loguru import logger
 
 from tradekit import __version__
+from tradekit.builtin.risk import DailyLossLimit
 from tradekit.engine.core import TradingCore
 from tradekit.engine.live_execution import ORDER_SHUTDOWN_GRACE_S, LiveExecution
 from tradekit.errors import ConfigError, StorageError
@@ -35,9 +36,10 @@ from tradekit.events import (
     PositionClosed,
     Resumed,
 )
-from tradekit.runner.control import BotStatus, NoPosition, UnknownMarket
+from tradekit.runner.control import BotStatus, NoPosition, TodayStatus, UnknownMarket
 from tradekit.runner.daily import DailyTracker
 from tradekit.runner.pump import EventPump
+from tradekit.runner.recent_bars import RecentBars
 
 if TYPE_CHECKING:
     from tradekit.config import Settings
@@ -118,6 +120,7 @@ class Bot:
             port=self.execution,
         )
         self.daily = DailyTracker()
+        self.recent_bars = RecentBars(settings.markets)  # for the dashboard's charts
         self.started_ms = clock()
         self.last_bar_ms: dict[str, int] = {}
         self.bars_processed = 0
@@ -150,11 +153,53 @@ class Bot:
     @property
     def halted(self) -> bool:
         """True while a risk rule (the daily loss limit) halts new entries."""
-        return any(getattr(rule, "halted", False) for rule in self.core.risk_rules)
+        return any(rule.halted for rule in self.core.risk_rules)
 
     def positions(self) -> list[Position]:
         """Open positions, marked at each market's last close."""
         return self.core.positions()
+
+    def today(self) -> TodayStatus:
+        """The trading day so far against the daily loss limit, and what holds entries back."""
+        core = self.core
+        equity = core.equity
+        day = self.daily.report(self._clock()) if self.daily.started else None
+        limit = next((r for r in core.risk_rules if isinstance(r, DailyLossLimit)), None)
+        reference = limit.reference if limit is not None else None
+        blocks: list[str] = []
+        if core.paused:
+            blocks.append("paused by the operator: no new entries until resumed")
+        for rule in core.risk_rules:
+            if rule.halted:
+                # halt_reason is the built-in rule's; a plugin's rule may not say why.
+                why = getattr(rule, "halt_reason", None) or "new entries halted"
+                blocks.append(f"{rule.name}: {why}")
+        if core.entries_blocked is not None:
+            blocks.append(core.entries_blocked)
+        entries_allowed = not blocks
+        blocks += [f"{m}: {s.blocked}" for m, s in core.states.items() if s.blocked is not None]
+        start = day.start_equity if day is not None else equity
+        return TodayStatus(
+            trading_day=day.trading_day if day is not None else "",
+            start_equity=start,
+            equity=equity,
+            profit=equity - start,
+            max_drawdown=day.max_drawdown if day is not None else 0.0,
+            trades=day.trades if day is not None else 0,
+            win_rate=day.win_rate if day is not None else None,
+            loss_limit=limit.limit if limit is not None else None,
+            loss_limit_reference=reference,
+            loss_limit_equity=limit.threshold if limit is not None and reference else None,
+            halted=self.halted,
+            entries_allowed=entries_allowed,
+            entry_blocks=blocks,
+        )
+
+    def candles(self, market: str, limit: int) -> list[Bar]:
+        """The last ``limit`` closed bars of ``market`` (warm-up included), oldest first."""
+        if market not in self.core.states:
+            raise UnknownMarket(f"{market} is not traded by this bot")
+        return self.recent_bars.last(market, limit)
 
     def pause(self) -> None:
         """Stop new entries; exits keep working."""
@@ -331,6 +376,7 @@ class Bot:
             for bar in bars:
                 state.strategy.on_bar(bar)
                 state.last_close = bar.close
+            self.recent_bars.extend(bars)
             if bars:
                 start_ms = min(start_ms, bars[-1].time_ms + period)
             if len(bars) < warmup:
@@ -367,6 +413,7 @@ class Bot:
         self._snapshot_if_changed(bar.time_ms)
         self.bars_processed += 1
         self.last_bar_ms[bar.market] = bar.time_ms
+        self.recent_bars.add(bar)
         report = self.daily.on_bar(bar.time_ms, self.core.equity)
         if report is not None:
             self._emit(report)

@@ -30,7 +30,7 @@ from tradekit.events import (
     PositionOpened,
     SignalEvent,
 )
-from tradekit.models import Fill, Order
+from tradekit.models import Fill, Order, PositionStatus
 
 if TYPE_CHECKING:
     from tradekit.interfaces import Notifier
@@ -241,7 +241,7 @@ class EventPump:
         elif isinstance(event, PositionOpened):
             await store.upsert_position(event.position, event.time_ms)
         elif isinstance(event, PositionClosed):
-            closed = attrs.evolve(event.position, quantity=0.0, status="closed")
+            closed = attrs.evolve(event.position, quantity=0.0, status=PositionStatus.CLOSED)
             await store.upsert_position(closed, event.time_ms)
         elif isinstance(event, DailyReport):
             await store.record_daily_performance(event)

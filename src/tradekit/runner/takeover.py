@@ -14,6 +14,7 @@ from loguru import logger
 from tradekit.engine.recovery import take_over
 from tradekit.engine.rules import VenueRules
 from tradekit.events import FillEvent, LiveAccountSnapshot
+from tradekit.interfaces import PlansExits
 from tradekit.models import ExitPlan, Fill, Order
 
 if TYPE_CHECKING:
@@ -83,7 +84,8 @@ async def start_live(
             stored = await store.order(cid)
             if stored is not None:
                 orders[cid] = stored
-    plan = getattr(core.states[markets[0]].strategy, "exit_plan", None)
+    strategy = core.states[markets[0]].strategy
+    plan = strategy.exit_plan if isinstance(strategy, PlansExits) else None
     taken = take_over(
         markets=markets,
         positions=snapshot.positions if snapshot is not None else (),
