@@ -1,7 +1,7 @@
 """Frozen attrs values that flow through tradekit.
 
-Prices and quantities inside the engine are floats (the backtest contract in
-``spec/breakout.md`` is defined on floats); anything sent to an exchange goes through
+Prices and quantities inside the engine are floats (the fill rules of ``docs/backtests.md``
+are defined on floats); anything sent to an exchange goes through
 :class:`MarketRules`, which works in :class:`~decimal.Decimal` and renders decimal strings.
 """
 
@@ -159,7 +159,7 @@ class Bar:
 
 
 def floor8(x: float) -> float:
-    """Round down to 8 decimals, absorbing float noise (``spec/breakout.md``)."""
+    """Round down to 8 decimals, absorbing float noise (``docs/backtests.md#signal``)."""
     return math.floor(x * 1e8 + 1e-6) / 1e8
 
 

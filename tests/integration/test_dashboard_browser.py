@@ -325,7 +325,11 @@ async def drive(
     await expect(page.locator("#state")).to_have_text("RUNNING")
     await expect(page.locator("#mode")).to_have_text("live")
     await expect(page.locator("#today-sub")).to_contain_text("loss limit −5.00%")
-    assert await page.locator(f'[data-testid="chart-{MARKET}"] canvas').count() > 0
+    chart = page.locator(f'[data-testid="chart-{MARKET}"]')
+    assert await chart.locator("canvas").count() > 0
+    # Every fill is a marker on its bar; entry, stop and take-profit are lines.
+    await expect(chart).to_have_attribute("data-markers", str(len(bot.core.fills)))
+    await expect(chart).to_have_attribute("data-lines", "3")
     await expect(page.locator("#fills tbody tr")).to_have_count(len(bot.core.fills))
     days = (await api.get("/performance")).json()["days"]
     assert len(days) >= 3  # the replay spans several trading days
@@ -370,3 +374,8 @@ async def drive(
         "No open positions.", timeout=WAIT
     )
     await expect(page.locator("#fills tbody tr").first).to_contain_text("Manual close")
+    # The sale fell in the bar still forming: its marker shows at once, the lines are gone.
+    await expect(chart).to_have_attribute("data-markers", str(len(bot.core.fills)), timeout=WAIT)
+    await expect(chart).to_have_attribute("data-lines", "0")
+    await page.mouse.move(5, 5)
+    await page.screenshot(path=str(tmp_path / "closed.png"), full_page=True)

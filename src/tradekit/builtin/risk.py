@@ -1,4 +1,7 @@
-"""Built-in risk rules: ``position_size`` and ``daily_loss_limit`` (``spec/breakout.md``)."""
+"""Built-in risk rules: ``position_size`` and ``daily_loss_limit``.
+
+Their rules are in ``docs/backtests.md#fills-within-a-bar`` (step 3) and ``#signal`` (sizing).
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The bot: the decision core on live bars, with the store, notifiers, control API and metrics.
 
 The core is the same in every mode; only its execution port differs. On paper, fills come
-from the spec's bar fill model (exactly as in a backtest); live, from
+from the bar fill model (docs/backtests.md#fill-rules) (exactly as in a backtest); live, from
 :class:`~tradekit.engine.live_execution.LiveExecution`, which sends real orders through the
 order executor while the core watches its exits on every trade.
 
@@ -26,6 +26,7 @@ from tradekit.builtin.risk import DailyLossLimit
 from tradekit.engine.core import TradingCore
 from tradekit.engine.live_execution import ORDER_SHUTDOWN_GRACE_S, LiveExecution
 from tradekit.errors import ConfigError, StorageError
+from tradekit.event_text import describe_error
 from tradekit.events import (
     AccountSnapshot,
     EngineStopped,
@@ -63,7 +64,8 @@ class Bot:
     Args:
         settings: from :func:`tradekit.config.load_settings`.
         exchange: the exchange to use instead of building ``settings.exchange`` (tests).
-        clock: wall clock in UTC milliseconds (tests).
+        clock: the time in UTC milliseconds (tests); default the wall clock, or the
+            exchange's own clock when it has one (a replay: :class:`~tradekit.interfaces.OwnClock`).
     """
 
     def __init__(
@@ -71,7 +73,7 @@ class Bot:
         settings: Settings,
         *,
         exchange: Exchange | None = None,
-        clock: Callable[[], int] = now_ms,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         if settings.mode not in ("paper", "live"):
             raise ConfigError(
@@ -86,6 +88,12 @@ class Bot:
                     [f"exchange: required in {settings.mode} mode (e.g. {{use: bithumb}})"]
                 )
             exchange = settings.exchange.build()
+        if clock is None:
+            from tradekit.interfaces import OwnClock
+
+            clock = now_ms
+            if isinstance(exchange, OwnClock):  # a replay: the market's time is the bot's
+                clock = exchange.clock_for(settings.markets, settings.timeframe)
         from tradekit.engine.executor import OrderExecutor
         from tradekit.runner.metrics import Metrics
 
@@ -111,6 +119,10 @@ class Bot:
             self.execution = LiveExecution(
                 executor, run_id=self.run_id, clock=clock, after_booking=self._after_booking
             )
+            from tradekit.interfaces import OwnClock
+
+            if isinstance(exchange, OwnClock):  # a replay waits for orders, however fast
+                exchange.wait_for_orders(self.execution.wait_idle)
         self.core = TradingCore(
             settings.markets,
             strategy,
@@ -263,8 +275,9 @@ class Bot:
                     await self._trade()
                     reason = "end of the bar stream"
                 except Exception as exc:
-                    reason = f"error: {type(exc).__name__}: {exc}"
-                    self._emit(ErrorEvent(self._clock(), "engine", reason, fatal=True))
+                    message = describe_error(exc)
+                    reason = f"error: {message}"
+                    self._emit(ErrorEvent(self._clock(), "engine", message, fatal=True))
                     raise
                 finally:
                     with anyio.CancelScope(shield=True):

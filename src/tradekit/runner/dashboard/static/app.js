@@ -297,9 +297,10 @@
     open.textContent = positions.length ? `unrealised ${krwPnl(unrealised)}` : "flat";
     open.className = `kpi-sub ${tone(unrealised)}`;
 
-    $("activity").textContent = `${count(status.fills)} fills`;
+    $("activity").textContent = status.fills === 1 ? "1 fill" : `${count(status.fills)} fills`;
     const lastBar = Math.max(0, ...Object.values(status.last_bar_ms));
-    const day = today.trades ? ` · today ${today.trades} trades, ${pct(today.win_rate, false)} won` : "";
+    const trades = today.trades === 1 ? "1 trade" : `${count(today.trades)} trades`;
+    const day = today.trades ? ` · today ${trades}, ${pct(today.win_rate, false)} won` : "";
     $("activity-sub").textContent =
       `${count(status.bars_processed)} bars · last ${lastBar ? kst(lastBar) + " KST" : "none yet"}${day}`;
   }
@@ -433,9 +434,23 @@
       crosshair: { mode: LW.CrosshairMode.Normal },
       localization: { locale: "en-US", timeFormatter: chartTimeLabel, priceFormatter: price },
     });
+    const levels = []; // the open position's entry, stop and take-profit
     const candles = chart.addSeries(LW.CandlestickSeries, {
       upColor: "#26a69a", downColor: "#ef5350", borderVisible: false,
       wickUpColor: "#26a69a", wickDownColor: "#ef5350",
+      // Keep the position's levels in view: price lines alone do not widen the scale.
+      autoscaleInfoProvider: (original) => {
+        const info = original();
+        if (!info || !info.priceRange || !levels.length) return info;
+        const range = info.priceRange;
+        return {
+          ...info,
+          priceRange: {
+            minValue: Math.min(range.minValue, ...levels),
+            maxValue: Math.max(range.maxValue, ...levels),
+          },
+        };
+      },
     });
     candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.22 } });
     const volume = chart.addSeries(LW.HistogramSeries, {
@@ -443,7 +458,7 @@
     });
     chart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.82, bottom: 0 } });
     const markers = LW.createSeriesMarkers(candles, []);
-    const entry = { chart, candles, volume, markers, lines: [], bars: [], legend, priceLabel, holder, fitted: false, timeframeMs: 0 };
+    const entry = { chart, candles, volume, markers, lines: [], levels, bars: [], legend, priceLabel, card, fitted: false, timeframeMs: 0 };
     chart.subscribeCrosshairMove((param) => {
       const bar = param && param.time != null ? param.seriesData.get(candles) : null;
       showLegend(entry, bar || entry.bars[entry.bars.length - 1]);
@@ -465,7 +480,10 @@
     const entry = state.charts.get(data.market) || makeChart(data.market);
     entry.timeframeMs = data.timeframe_ms;
     entry.bars = data.candles.map((c) => ({ time: chartTime(c.time_ms), open: c.open, high: c.high, low: c.low, close: c.close }));
-    entry.candles.setData(entry.bars);
+    // An empty slot for the bar that is forming: a live bot's fills since the last close
+    // get their markers there at once, not when the bar closes.
+    const forming = entry.bars.length ? [{ time: entry.bars[entry.bars.length - 1].time + data.timeframe_ms / 1000 }] : [];
+    entry.candles.setData([...entry.bars, ...forming]);
     entry.volume.setData(data.candles.map((c) => ({
       time: chartTime(c.time_ms), value: c.volume,
       color: c.close >= c.open ? "rgba(38, 166, 154, 0.35)" : "rgba(239, 83, 80, 0.35)",
@@ -483,18 +501,20 @@
   function decorateChart(market) {
     const entry = state.charts.get(market);
     if (!entry || !entry.bars.length) return;
+    const step = entry.timeframeMs || 1000;
     const first = entry.bars[0].time;
-    const lastBar = entry.bars[entry.bars.length - 1].time;
+    const lastBar = entry.bars[entry.bars.length - 1].time + step / 1000; // the forming bar
     const fills = state.fills.fills || [];
-    const step = entry.timeframeMs || 1;
     const markers = fills
       .filter((f) => f.market === market)
       .map((f) => {
         const time = chartTime(f.time_ms - (f.time_ms % step));
         const buy = f.side === "buy";
+        // At the fill's own price: the arrow's tip touches it, from below for a buy.
         return {
           time,
-          position: buy ? "belowBar" : "aboveBar",
+          position: buy ? "atPriceTop" : "atPriceBottom",
+          price: f.price,
           shape: buy ? "arrowUp" : "arrowDown",
           color: buy ? "#4c8dff" : f.reason === "take_profit" ? "#26a69a" : f.reason === "manual" ? "#f0b429" : "#ef5350",
           text: MARKER_TEXT[f.reason] || reasonText(f.reason),
@@ -503,18 +523,23 @@
       .filter((m) => m.time >= first && m.time <= lastBar)
       .sort((a, b) => a.time - b.time);
     entry.markers.setMarkers(markers);
+    entry.card.dataset.markers = String(markers.length); // what is drawn, for tests and tools
 
     for (const line of entry.lines) entry.candles.removePriceLine(line);
     entry.lines = [];
+    entry.levels.length = 0;
     const p = state.positions.find((x) => x.market === market);
+    entry.card.dataset.lines = "0";
     if (!p) return;
     const add = (value, color, style, title) => {
       if (value == null) return;
+      entry.levels.push(value);
       entry.lines.push(entry.candles.createPriceLine({ price: value, color, lineWidth: 1, lineStyle: style, axisLabelVisible: true, title }));
     };
     add(p.entry_price, "#8a96a8", LW.LineStyle.Dotted, "entry");
     add(p.stop, "#ef5350", LW.LineStyle.Dashed, p.take_profit_reached ? "trailing stop" : "stop");
     if (!p.take_profit_reached) add(p.take_profit_price, "#26a69a", LW.LineStyle.Dashed, "take-profit");
+    entry.card.dataset.lines = String(entry.lines.length);
   }
 
   // -- actions ---------------------------------------------------------------------------
