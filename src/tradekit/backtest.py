@@ -159,13 +159,21 @@ def run_backtest(
                 for m in missing
             ]
         )
-    prices = {market: PriceSeries(market) for market in settings.markets}
-    streams = {
-        market: prices[market].recording(
-            host.open_candle_source(settings.backtest.data[market]).bars(market, settings.timeframe)
-        )
-        for market in settings.markets
-    }
+    prices: dict[str, PriceSeries] = {}
+    streams: dict[str, Iterator[Bar]] = {}
+    for market in settings.markets:
+        source = host.open_candle_source(settings.backtest.data[market])
+        if hasattr(source, "columns"):
+            # The file readers hold the candles as columns already: the report's prices are
+            # those columns, not a copy made bar by bar.
+            columns = source.columns(market, settings.timeframe)
+            prices[market] = PriceSeries(
+                market, columns.times, columns.open, columns.high, columns.low, columns.close
+            )
+            streams[market] = columns.bars()
+        else:
+            prices[market] = PriceSeries(market)
+            streams[market] = prices[market].recording(source.bars(market, settings.timeframe))
     params = settings.backtest.engine_params(check_cash=True)
     result = run_bars(
         merge_markets(streams, settings.markets),
