@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tradekit.cli import _add_plugin_commands, cli
+from tradekit.env_file import add_env_file_option
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -82,27 +83,25 @@ def test_a_korean_page_shows_no_command_its_english_page_lacks(name: str) -> Non
 
 @pytest.mark.parametrize("name", GUIDES)
 def test_every_command_in_the_guides_exists_with_its_options(name: str) -> None:
-    _add_plugin_commands(cli)
+    _add_plugin_commands(cli)  # as main() does
+    add_env_file_option(cli)
     commands = _commands(_page(name)) | _commands(_page(name, "ko"))
     assert commands, f"no tradekit command found in {name}"
     for command in commands:
         words = command.split()[1:]
-        group: click.Command = cli
-        options = {o for p in cli.params for o in getattr(p, "opts", [])}
-        while words and isinstance(group, click.Group):
-            word = words[0]
+        current: click.Command = cli
+        while words:
+            word = words.pop(0)
+            options = {o: p for p in current.params if isinstance(p, click.Option) for o in p.opts}
             if word.startswith("-"):
-                assert word.split("=")[0] in options, f"{command!r}: unknown option {word}"
-                words.pop(0)
-                continue
-            sub = group.commands.get(word)
-            assert sub is not None, f"{command!r}: no command {word!r}"
-            group = sub
-            options = {o for p in sub.params for o in getattr(p, "opts", [])}
-            words.pop(0)
-        for word in words:
-            if word.startswith("-"):
-                assert word.split("=")[0] in options, f"{command!r}: unknown option {word}"
+                option = options.get(word.split("=")[0])
+                assert option is not None, f"{command!r}: {current.name} has no option {word}"
+                if not option.is_flag and "=" not in word:
+                    words.pop(0)  # its value
+            elif isinstance(current, click.Group):
+                sub = current.commands.get(word)
+                assert sub is not None, f"{command!r}: no command {word!r}"
+                current = sub
 
 
 def test_every_variable_of_the_runbook_is_read_somewhere() -> None:
