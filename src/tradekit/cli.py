@@ -243,9 +243,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 def _add_builtin_groups(group: click.Group) -> None:
     """Command groups that live beside the code they drive (imported without heavy deps)."""
+    from tradekit.runner.status_cli import status_command
     from tradekit.store.cli import db
 
     group.add_command(db)
+    group.add_command(status_command)
 
 
 _add_builtin_groups(cli)
@@ -262,9 +264,12 @@ def _add_plugin_commands(group: click.Group) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``tradekit`` script."""
+    from tradekit.env_file import add_env_file_option
     from tradekit.errors import ConfigError, DataError, TradekitError
 
     _add_plugin_commands(cli)
+    # `tradekit --env-file .env CMD` and `tradekit CMD --env-file .env`, plugin commands too.
+    add_env_file_option(cli)
     try:
         cli.main(args=argv, prog_name="tradekit", standalone_mode=False)
     except click.exceptions.Abort:

@@ -10,6 +10,8 @@ settings are shown.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import math
 import os
 import re
@@ -32,7 +34,14 @@ from cattrs.gen import make_dict_structure_fn
 from tradekit.errors import ConfigError, PluginError
 from tradekit.markets import market_id_problem
 from tradekit.models import Timeframe
-from tradekit.params import MASK, ConfigValueError, check_range, is_secret, secret_field
+from tradekit.params import (
+    MASK,
+    ConfigValueError,
+    check_range,
+    hide_url_password,
+    is_secret,
+    secret_field,
+)
 
 if TYPE_CHECKING:
     from tradekit.engine.core import EngineParams
@@ -48,6 +57,7 @@ __all__ = [
     "Settings",
     "StorageSettings",
     "check_range",
+    "config_digest",
     "load_settings",
     "masked",
     "secret_field",
@@ -628,15 +638,6 @@ def _run_problems(
     return found
 
 
-# user:password@ in a URL that does not even parse; greedy up to the last "@" (a password with
-# an unescaped "@" or "/" is one reason a URL does not parse).
-_URL_PASSWORD = re.compile(r"^([^:/?#]*://[^:/@]*:).*@", re.DOTALL)
-
-
-def _hide_password(url: str) -> str:
-    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", url)
-
-
 # sqlite:///relative/path, sqlite:////absolute/path or sqlite:// (in memory), no query.
 _PLAIN_SQLITE = re.compile(r"^sqlite(\+pysqlite)?://(/[^?#]*)?$")
 
@@ -660,7 +661,7 @@ def storage_url_problem(url: str) -> str | None:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
-        return f"not a database URL: {_hide_password(url)!r} ({example})"
+        return f"not a database URL: {hide_url_password(url)!r} ({example})"
     shown = parsed.render_as_string(hide_password=True)
     try:
         dialect = parsed.get_dialect()
@@ -757,6 +758,8 @@ def _unstructure(value: Any) -> Any:
             else:
                 out[field.name] = _unstructure(item)
         return out
+    if isinstance(value, str):
+        return hide_url_password(value)
     if isinstance(value, dict):
         return {k: _unstructure(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -765,10 +768,23 @@ def _unstructure(value: Any) -> Any:
 
 
 def masked(settings: Settings) -> dict[str, Any]:
-    """The resolved settings as plain data, every secret replaced by ``***``."""
+    """The resolved settings as plain data, every secret replaced by ``***``.
+
+    Secrets are the fields declared with :func:`~tradekit.params.secret_field`, and passwords
+    inside URLs (``storage.url``): the one way tradekit spots them, for display and digest alike.
+    """
     data = _unstructure(settings)
     data.pop("source", None)
     return typing.cast(dict[str, Any], data)
+
+
+def config_digest(settings: Settings) -> str:
+    """A SHA-256 digest of the masked settings: tells runs of different settings apart.
+
+    It is computed after masking, so it neither reveals nor depends on a secret.
+    """
+    text = json.dumps(masked(settings), sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def secret_values(settings: Settings) -> list[str]:
