@@ -32,6 +32,7 @@ KOREAN = [
 GUIDES = ["getting-started", "CLOUD_WORKFLOW_GUIDE", "DEPLOYMENT_RUNBOOK"]
 _FENCE = re.compile(r"^\s*```(?:bash|console)\n(.*?)^\s*```", re.S | re.M)
 _INLINE = re.compile(r"`([^`\n]*\btradekit [^`\n]*)`")
+_PLACEHOLDER = re.compile(r"<[^<>\s]+>")
 
 
 def _page(name: str, lang: str = "") -> str:
@@ -51,7 +52,8 @@ def _commands(text: str) -> set[str]:
             if "tradekit" in words:
                 at = words.index("tradekit")
                 if at == 0 or words[at - 1] in ("run", "uv", "exec"):
-                    found.add(" ".join(w.strip("'\"") for w in words[at:]))
+                    command = " ".join(w.strip("'\"") for w in words[at:])
+                    found.add(_PLACEHOLDER.sub("<...>", command))  # <your-bot>, <내-봇-주소>
     return found
 
 
