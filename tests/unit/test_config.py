@@ -186,6 +186,28 @@ def test_config_digest_ignores_secrets(host: PluginHost) -> None:
     assert digest("tok-3", "x", mode="paper") == digest("tok-4", "y", mode="paper")
 
 
+def test_validation_never_switches_attrs_validators_off(
+    host: PluginHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every bad value is reported at once without the process-wide switch of attrs validators
+    (another thread building attrs values meanwhile would skip its validators)."""
+
+    def refuse(_disabled: bool) -> None:
+        raise AssertionError("attrs.validators.set_disabled was called")
+
+    monkeypatch.setattr(attrs.validators, "set_disabled", refuse)
+    data = {
+        **BASE,
+        "strategy": {"use": "breakout", "lookback": "x", "stop_loss": 2.0},
+        "api": {"port": 0},
+    }
+    found = problems(host, data)
+    assert any(p.startswith("strategy.lookback: expected int") for p in found), found
+    assert any(p.startswith("strategy.stop_loss: expected a number in") for p in found), found
+    assert any(p.startswith("api.port: expected a number in [1, 65535]") for p in found), found
+    assert not attrs.validators.get_disabled()
+
+
 def test_backtest_needs_data_for_each_market(host: PluginHost) -> None:
     data = {**BASE, "markets": ["KRW-BTC", "KRW-ETH"]}
     assert problems(host, data) == ["backtest.data: no candle file for market 'KRW-ETH'"]
