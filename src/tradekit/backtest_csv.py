@@ -2,9 +2,9 @@
 
 Both start with ``time_ms`` (UTC milliseconds) and ``time`` (the same instant as ISO 8601,
 ``2020-09-13T12:00:00.000Z``). Numbers are written with the shortest digits that read back as
-the same float (full precision, as ``spec/breakout.md`` requires; a whole number is written
-without ``.0``). The columns go to pyarrow's CSV writer whole: a million equity rows take a
-fraction of a second, where a Python loop over the rows took seconds.
+the same float (full precision, as ``docs/backtests.md#output-files`` requires; a whole number
+is written without ``.0``). The columns go to pyarrow's CSV writer whole: a million equity rows
+take a fraction of a second, where a Python loop over the rows took seconds.
 """
 
 from __future__ import annotations

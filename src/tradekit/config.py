@@ -103,13 +103,16 @@ class ApiSettings:
 
 @attrs.frozen
 class AccountSettings:
-    """A simulated account: starting cash and the bar fill model's costs (``spec/breakout.md``)."""
+    """A simulated account: starting cash and the bar fill model's costs.
+
+    See ``docs/backtests.md#fill-rules``.
+    """
 
     initial_cash: float = attrs.field(default=10_000_000.0, validator=check_range(0, low_open=True))
     fee_rate: float = attrs.field(default=0.0025, validator=check_range(0, 1, high_open=True))
     min_order_krw: float = attrs.field(default=5000.0, validator=check_range(0))
     slippage: float = attrs.field(default=0.0, validator=check_range(0, 1, high_open=True))
-    #: Sizes are multiples of this (Bithumb: 0.0001); 0.00000001 gives the unrounded spec.
+    #: Sizes are multiples of this (Bithumb: 0.0001); 0.00000001 gives the unrounded fill rules.
     quantity_step: float = attrs.field(default=0.0001)
     #: ``krw``: stops and take-profits on Bithumb's KRW price grid; ``none``: not rounded.
     price_ticks: Literal["krw", "none"] = "krw"
@@ -151,7 +154,7 @@ class PaperSettings(AccountSettings):
 
 @attrs.frozen
 class BacktestSettings(AccountSettings):
-    """Backtest inputs and the simulated venue's parameters (``spec/breakout.md``)."""
+    """Backtest inputs and the simulated venue's parameters (``docs/backtests.md#parameters``)."""
 
     data: dict[str, str] = attrs.field(factory=dict)
 
@@ -678,7 +681,8 @@ def load_settings(
 ) -> Settings:
     """Read, substitute and validate a YAML config file.
 
-    Relative paths in ``backtest.data`` are resolved against the config file's folder.
+    Relative paths in ``backtest.data`` and in components' path fields (such as the replay
+    exchange's ``data``) are resolved against the config file's folder.
 
     Raises:
         ConfigError: the file is missing or unreadable, or the settings are invalid.
@@ -699,11 +703,41 @@ def load_settings(
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
     settings = parse_settings(data, host or load_plugins(), env, source=str(path))
     base = path.parent
-    data_paths = {
-        market: uri if "://" in uri or Path(uri).is_absolute() else str(base / uri)
-        for market, uri in settings.backtest.data.items()
-    }
-    return attrs.evolve(settings, backtest=attrs.evolve(settings.backtest, data=data_paths))
+    data_paths = {market: _relative_to(base, uri) for market, uri in settings.backtest.data.items()}
+    return attrs.evolve(
+        settings,
+        backtest=attrs.evolve(settings.backtest, data=data_paths),
+        exchange=settings.exchange and _component_paths(settings.exchange, base),
+        strategy=_component_paths(settings.strategy, base),
+        risk=[_component_paths(c, base) for c in settings.risk],
+        notifiers=[_component_paths(c, base) for c in settings.notifiers],
+    )
+
+
+def _relative_to(base: Path, uri: str) -> str:
+    return uri if "://" in uri or Path(uri).is_absolute() else str(base / uri)
+
+
+def _component_paths(component: Component[Any], base: Path) -> Component[Any]:
+    """Resolve a component's path fields (``metadata={"path": True}``) against ``base``.
+
+    A field holds a path or a mapping of names to paths; URLs and absolute paths are kept.
+    """
+    config = component.config
+    if not attrs.has(type(config)):
+        return component
+    changes: dict[str, Any] = {}
+    for field in attrs.fields(type(config)):
+        value = getattr(config, field.name)
+        if not field.metadata.get("path") or value is None:
+            continue
+        if isinstance(value, str):
+            changes[field.name] = _relative_to(base, value)
+        elif isinstance(value, dict):
+            changes[field.name] = {k: _relative_to(base, v) for k, v in value.items()}
+    if not changes:
+        return component
+    return attrs.evolve(component, config=attrs.evolve(config, **changes))
 
 
 # -- display -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ I/O; exchanges, notifiers and candle sources talk to the outside world.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from tradekit.events import Event
@@ -33,6 +33,7 @@ __all__ = [
     "Exchange",
     "LiveBars",
     "Notifier",
+    "OwnClock",
     "PlansExits",
     "RiskRule",
     "Strategy",
@@ -182,6 +183,25 @@ class Exchange(Protocol):
     async def get_order(self, client_order_id: str) -> Order | None: ...
 
     async def cancel_order(self, order: Order) -> Order: ...
+
+
+@runtime_checkable
+class OwnClock(Protocol):
+    """An exchange whose market runs on a clock of its own (a replay of recorded candles).
+
+    The bot then takes its time from the exchange: fills, reports and trading days follow
+    the market's time, which a replay can run faster than the wall clock; and live, the
+    market waits for the bot's orders.
+    """
+
+    def clock_for(self, markets: Sequence[str], timeframe: Timeframe) -> Callable[[], int]:
+        """Prepare ``markets`` in ``timeframe`` and return the market's clock (UTC ms)."""
+        ...
+
+    def wait_for_orders(self, idle: Callable[[], Awaitable[None]]) -> None:
+        """Await ``idle()`` before the market moves on (live: the bot's orders are out and
+        booked), so an order costs no market time, however fast the market runs."""
+        ...
 
 
 class LiveBars(Protocol):

@@ -1,7 +1,7 @@
 """Frozen attrs values that flow through tradekit.
 
-Prices and quantities inside the engine are floats (the backtest contract in
-``spec/breakout.md`` is defined on floats); anything sent to an exchange goes through
+Prices and quantities inside the engine are floats (the fill rules of ``docs/backtests.md``
+are defined on floats); anything sent to an exchange goes through
 :class:`MarketRules`, which works in :class:`~decimal.Decimal` and renders decimal strings.
 """
 
@@ -159,7 +159,7 @@ class Bar:
 
 
 def floor8(x: float) -> float:
-    """Round down to 8 decimals, absorbing float noise (``spec/breakout.md``)."""
+    """Round down to 8 decimals, absorbing float noise (``docs/backtests.md#signal``)."""
     return math.floor(x * 1e8 + 1e-6) / 1e8
 
 
@@ -272,6 +272,8 @@ class Position:
     #: Also held in the market but below the exchange's quantity step, so it cannot be sold
     #: on its own: it goes with the next sale.
     remainder: float = 0.0
+    #: Trailing distance below the highest high, armed once the take-profit was reached.
+    trailing_stop: float | None = None
 
     @property
     def unrealized_pnl(self) -> float:

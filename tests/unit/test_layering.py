@@ -247,6 +247,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "tradekit.spacing",
             "tradekit.backoff",
             "tradekit.params",
+            "tradekit.bar_path",
+            "tradekit.network",
+            "tradekit.event_text",
             "tradekit.interfaces",
             "tradekit.hookspecs",
         ),
@@ -258,7 +261,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "composition",
         ("tradekit.config", "tradekit.plugins", "tradekit.log", "tradekit.cli_config"),
     ),
-    ("backtest", ("tradekit.backtest", "tradekit.report", "tradekit.metrics")),
+    (
+        "backtest",
+        (
+            "tradekit.backtest",
+            "tradekit.backtest_csv",
+            "tradekit.analytics",
+            "tradekit.report",
+            "tradekit.metrics",
+        ),
+    ),
     ("runner", ("tradekit.runner",)),
     # Command groups that live beside the code they drive count as CLI.
     ("cli", ("tradekit.cli", "tradekit.store.cli")),

@@ -1,4 +1,7 @@
-"""Built-in risk rules: ``position_size`` and ``daily_loss_limit`` (``spec/breakout.md``)."""
+"""Built-in risk rules: ``position_size`` and ``daily_loss_limit``.
+
+Their rules are in ``docs/backtests.md#fills-within-a-bar`` (step 3) and ``#signal`` (sizing).
+"""
 
 from __future__ import annotations
 
@@ -146,6 +149,8 @@ class DailyLossLimit:
         self.limit = config.limit
         self.day = TradingDay(config.timezone)
         self.halted = False
+        #: Why new entries are halted, in words (None while they are not).
+        self.halt_reason: str | None = None
         self.reference: float | None = None
         self.threshold = float("-inf")
         self._last_equity: float | None = None
@@ -154,6 +159,7 @@ class DailyLossLimit:
         """Start from ``equity`` (the first day's reference); with ``time_ms``, in that day."""
         self._last_equity = equity
         self.halted = False
+        self.halt_reason = None
         if time_ms is not None:
             self.day.is_new_day(time_ms)
             self._set_reference(equity)
@@ -174,18 +180,23 @@ class DailyLossLimit:
             self._set_reference(equity if self._last_equity is None else self._last_equity)
             if self.halted:
                 self.halted = False
+                self.halt_reason = None
                 event = TradingResumed(time_ms, self.day.label)
         self._last_equity = equity
         if not self.halted and equity < self.threshold:
             self.halted = True
             assert self.reference is not None
+            self.halt_reason = (
+                f"equity {equity:,.0f} fell more than {self.limit:.2%} below the day's "
+                f"reference {self.reference:,.0f}"
+            )
             return TradingHalted(
                 time_ms,
                 self.day.label,
                 equity,
                 self.reference,
-                f"equity {equity:,.0f} fell more than {self.limit:.2%} below the day's "
-                f"reference {self.reference:,.0f}",
+                self.halt_reason,
+                limit=self.limit,
             )
         return event
 

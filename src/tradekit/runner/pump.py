@@ -20,6 +20,7 @@ from loguru import logger
 
 from tradekit.backoff import backoff_delay
 from tradekit.errors import StorageError
+from tradekit.event_text import describe_event
 from tradekit.events import (
     DailyReport,
     ErrorEvent,
@@ -87,7 +88,7 @@ class EventPump:
     def emit(self, event: Event) -> None:
         """Queue ``event`` for the store and then the notifiers (sync; never blocks)."""
         if isinstance(event, ErrorEvent):  # loud in the log too, not only in the events table
-            logger.error("{}: {}", event.source, event.message)
+            logger.error("{}", describe_event(event))
         if self.metrics is not None:
             self.metrics.observe_event(event)
         self._durable.append(_Pending(event))

@@ -1,4 +1,4 @@
-"""The breakout strategy of ``spec/breakout.md``.
+"""The breakout strategy of ``docs/backtests.md#signal``.
 
 Entry on bar i when ``close[i] > max(high[i-lookback..i-1])`` and
 ``volume[i] > volume_factor * mean(volume[i-lookback..i-1])``. The window excludes bar i, and
@@ -27,7 +27,7 @@ _VOLUME_UNITS = 100_000_000
 
 @attrs.frozen
 class BreakoutConfig:
-    """Parameters with the spec's defaults."""
+    """Parameters with the defaults of docs/backtests.md#parameters."""
 
     lookback: int = attrs.field(default=20, validator=check_range(1, None))
     volume_factor: float = attrs.field(default=1.5, validator=check_range(0, None))
