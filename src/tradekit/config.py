@@ -209,6 +209,9 @@ class Settings:
     api: ApiSettings = ApiSettings()
     backtest: BacktestSettings = BacktestSettings()
     paper: PaperSettings = PaperSettings()
+    #: The ``optimize:`` block as written; ``tradekit optimize`` validates it
+    #: (:mod:`tradekit.optimize.spec`), other commands ignore it.
+    optimize: dict[str, Any] | None = None
     source: str = ""  # the file it was read from, for messages
 
 
@@ -227,6 +230,7 @@ class _RawSettings:
     api: ApiSettings = ApiSettings()
     backtest: BacktestSettings = BacktestSettings()
     paper: PaperSettings = PaperSettings()
+    optimize: dict[str, Any] | None = None
 
 
 DEFAULT_RISK: list[dict[str, Any]] = [
@@ -630,6 +634,7 @@ def parse_settings(
         api=raw.api,
         backtest=raw.backtest,
         paper=raw.paper,
+        optimize=raw.optimize,
         source=source,
     )
 
@@ -761,6 +766,8 @@ def masked(settings: Settings) -> dict[str, Any]:
     """The resolved settings as plain data, every secret replaced by ``***``."""
     data = _unstructure(settings)
     data.pop("source", None)
+    if data.get("optimize") is None:
+        data.pop("optimize", None)
     return typing.cast(dict[str, Any], data)
 
 
