@@ -14,7 +14,11 @@ __all__ = ["optimize_command"]
 @click.command("optimize")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
-    "--trials", "-n", type=click.IntRange(min=1), required=True, help="Trials this run adds."
+    "--trials",
+    "-n",
+    type=click.IntRange(min=0),
+    required=True,
+    help="Trials this run adds (0: only write the files of the study in --storage).",
 )
 @click.option(
     "--jobs",

@@ -213,6 +213,12 @@ def test_sqlite_storage_resumes_the_study(write_config: ConfigWriter, tmp_path: 
     assert summary["trials"]["study"] == 7
     with stored_study("btc", url) as study:
         assert len(study.trials) == 7
+    # --trials 0 only writes the files of the stored study.
+    files = tradekit("optimize", config, "--trials", "0", *args, "--output", tmp_path / "c", "-q")
+    assert files.returncode == 0, files.stderr
+    assert read_trials(tmp_path / "c") == after
+    assert read_summary(tmp_path / "c")["trials"]["this_run"] == 0
+    assert read_summary(tmp_path / "c")["best"] == read_summary(tmp_path / "b")["best"]
 
 
 def test_a_study_searched_for_another_objective_is_refused(
