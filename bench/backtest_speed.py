@@ -43,7 +43,7 @@ def engine(bars: Sequence[Bar], keep_events: bool = True) -> BacktestResult:
 
 
 def plain_loop(bars: Sequence[Bar]) -> tuple[int, float]:
-    """The spec's rules inline: returns (number of fills, final cash)."""
+    """The fill rules (docs/backtests.md) inline: returns (number of fills, final cash)."""
     lookback, factor_num, factor_den = 20, 3, 2
     sl, tp, tp_frac, trail = 0.015, 0.03, 0.5, 0.01
     fee_rate, min_value, size, limit = 0.0025, 5000.0, 0.05, 0.05

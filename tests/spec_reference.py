@@ -1,4 +1,6 @@
-"""A literal, deliberately naive transcription of ``spec/breakout.md``, used as the oracle.
+"""A literal, deliberately naive transcription of the fill rules, used as the oracle.
+
+The rules are ``docs/backtests.md#fill-rules``.
 
 It shares no code with the engine: windows are rescanned every bar and the volume mean is
 computed exactly with fractions of the volumes' decimal text. Tests compare the engine's
@@ -61,7 +63,7 @@ def run(
     order: list[str],
     p: Params,
 ) -> Result:
-    """Run the spec over ``rows[market] = [(time_ms, o, h, l, c, v), ...]``."""
+    """Run the fill rules over ``rows[market] = [(time_ms, o, h, l, c, v), ...]``."""
     out = Result()
     cash = p.initial_cash
     positions: dict[str, _Pos | None] = dict.fromkeys(order)

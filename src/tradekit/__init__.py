@@ -8,7 +8,7 @@ entry-point group.
 from importlib.metadata import PackageNotFoundError, version
 
 try:
-    __version__ = version("tradekit")
+    __version__ = version("tradekit-core")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from tradekit.analytics import PriceSeries, benchmark
 from tradekit.config import Settings
 from tradekit.engine.core import EngineParams, TradeRecord, TradingCore
 from tradekit.errors import ConfigError
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BacktestResult",
+    "backtest_parameters",
     "merge_markets",
     "run_backtest",
     "run_bars",
@@ -34,7 +36,6 @@ __all__ = [
     "write_report",
 ]
 
-FILLS_HEADER = ("time_ms", "market", "side", "price", "quantity", "fee", "reason")
 _CHUNK = 50_000
 _KEPT_EVENTS = (EntryRejected, TradingHalted, TradingResumed)
 
@@ -53,6 +54,10 @@ class BacktestResult:
     equity_values: Sequence[float]
     exposed_bars: int
     events: list[Event]
+    #: Each market's bars as read (the report's candles and buy-and-hold benchmark).
+    prices: dict[str, PriceSeries] = attrs.field(factory=dict)
+    #: The settings that shaped the run: markets, strategy, risk chain, backtest block.
+    parameters: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -74,6 +79,9 @@ class BacktestResult:
             "exposure": self.exposed_bars / n if n else 0.0,
         }
         out.update(summarize_trades(self.trades))
+        bench = benchmark(self.prices, self.initial_equity)
+        out["benchmark_return"] = bench.total_return if bench else None
+        out["parameters"] = self.parameters
         return out
 
 
@@ -151,14 +159,15 @@ def run_backtest(
                 for m in missing
             ]
         )
+    prices = {market: PriceSeries(market) for market in settings.markets}
     streams = {
-        market: host.open_candle_source(settings.backtest.data[market]).bars(
-            market, settings.timeframe
+        market: prices[market].recording(
+            host.open_candle_source(settings.backtest.data[market]).bars(market, settings.timeframe)
         )
         for market in settings.markets
     }
     params = settings.backtest.engine_params(check_cash=True)
-    return run_bars(
+    result = run_bars(
         merge_markets(streams, settings.markets),
         settings.markets,
         lambda _market: settings.strategy.build(),
@@ -167,6 +176,15 @@ def run_backtest(
         settings.timeframe,
         progress,
     )
+    return attrs.evolve(result, prices=prices, parameters=backtest_parameters(settings))
+
+
+def backtest_parameters(settings: Settings) -> dict[str, Any]:
+    """The settings a backtest's figures depend on, as plain data (secrets masked)."""
+    from tradekit.config import masked
+
+    data = masked(settings)
+    return {key: data[key] for key in ("markets", "timeframe", "strategy", "risk", "backtest")}
 
 
 def store_result(store: Store, settings: Settings, result: BacktestResult) -> str:
@@ -187,27 +205,18 @@ def store_result(store: Store, settings: Settings, result: BacktestResult) -> st
 
 def write_report(result: BacktestResult, directory: str | Path) -> list[Path]:
     """Write ``fills.csv``, ``equity.csv``, ``summary.json`` and ``report.html``."""
+    from tradekit.backtest_csv import write_equity_csv, write_fills_csv
     from tradekit.report import render_html
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     fills_path = out / "fills.csv"
-    with fills_path.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(",".join(FILLS_HEADER) + "\n")
-        for f in result.fills:
-            # repr keeps full float precision, as the spec requires.
-            handle.write(
-                f"{f.time_ms},{f.market},{f.side.value},{f.price!r},{f.quantity!r},"
-                f"{f.fee!r},{f.reason}\n"
-            )
+    write_fills_csv(result.fills, fills_path)
     equity_path = out / "equity.csv"
-    with equity_path.open("w", encoding="utf-8", newline="") as handle:
-        handle.write("time_ms,equity\n")
-        handle.writelines(
-            f"{t},{v!r}\n" for t, v in zip(result.equity_times, result.equity_values, strict=True)
-        )
+    write_equity_csv(result.equity_times, result.equity_values, equity_path)
     summary_path = out / "summary.json"
-    summary_path.write_text(json.dumps(result.summary, indent=2) + "\n", encoding="utf-8")
+    summary = result.summary
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     report_path = out / "report.html"
-    report_path.write_text(render_html(result), encoding="utf-8")
+    report_path.write_text(render_html(result, summary), encoding="utf-8")
     return [fills_path, equity_path, summary_path, report_path]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tradekit import __version__
+from tradekit.cli_config import load_config, loaded_host, process_host
 
 if TYPE_CHECKING:
     from tradekit.config import Settings
@@ -41,44 +42,19 @@ def cli(ctx: click.Context, log_level: str, log_json: bool) -> None:
 
     setup_logging(log_level, json=log_json)
     ctx.ensure_object(dict)
-    if _HOST:
+    host = loaded_host()
+    if host is not None:  # loaded before logging was set up: its errors are logged now
         from loguru import logger
 
-        for error in _HOST[0].errors:
+        for error in host.errors:
             logger.warning("{}", error)
-
-
-_HOST: list[Any] = []  # the plugin host of this process, loaded once
-
-
-def _host() -> Any:
-    """The process's plugin host; load errors are logged the first time."""
-    if not _HOST:
-        from loguru import logger
-
-        from tradekit.plugins import load_plugins
-
-        _HOST.append(load_plugins())
-        for error in _HOST[0].errors:
-            logger.warning("{}", error)
-    return _HOST[0]
-
-
-def load_config(config: Path, host: Any = None) -> Any:
-    """Read and validate CONFIG with the process's plugins; its secrets are masked in logs."""
-    from tradekit.config import load_settings, secret_values
-    from tradekit.log import add_secrets
-
-    settings = load_settings(config, host or _host())
-    add_secrets(secret_values(settings))
-    return settings
 
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(as_json: bool) -> None:
     """List installed plugins and what each registers."""
-    host = _host()
+    host = process_host()
     info = host.describe()
     errors = [str(e) for e in host.errors]
     if as_json:
@@ -201,17 +177,33 @@ def backtest_command(config: Path, output: Path, store_results: bool, quiet: boo
 
 
 @cli.command("run")
-@click.argument("config", type=CONFIG)
-def run_command(config: Path) -> None:
+@click.argument("config", type=CONFIG, envvar="TRADEKIT_CONFIG")
+@click.option(
+    "--hosted",
+    is_flag=True,
+    help="As a container service: the API on 0.0.0.0:$PORT (TRADEKIT_API_HOST to change), "
+    "which needs TRADEKIT_API_TOKEN; DATABASE_URL overrides storage.url.",
+)
+def run_command(config: Path, hosted: bool) -> None:
     """Run the bot in CONFIG (mode: paper or live) until Ctrl-C or SIGTERM.
 
-    The control API listens on api.host:api.port (127.0.0.1:8000 by default).
+    CONFIG defaults to $TRADEKIT_CONFIG. The control API listens on api.host:api.port
+    (127.0.0.1:8000 by default).
     """
     import anyio
 
     from tradekit.runner.bot import Bot, run_until_stopped
 
     settings = load_config(config)
+    if hosted:
+        import os
+
+        from tradekit.config import secret_values
+        from tradekit.hosting import hosted_settings
+        from tradekit.log import add_secrets
+
+        settings = hosted_settings(settings, os.environ)
+        add_secrets(secret_values(settings))  # the token may come from the environment
     bot = Bot(settings)
     try:
         anyio.run(run_until_stopped, bot)
@@ -263,12 +255,9 @@ _add_builtin_groups(cli)
 
 def _add_plugin_commands(group: click.Group) -> None:
     """Let plugins add commands (the ``register_commands`` hook)."""
-    from tradekit.plugins import load_plugins
-
     try:
-        if not _HOST:
-            _HOST.append(load_plugins())  # errors are logged once logging is set up
-        _HOST[0].pm.hook.register_commands(cli=group)
+        # Errors are logged by the group callback, once logging is set up.
+        process_host(log_errors=False).pm.hook.register_commands(cli=group)
     except Exception as exc:  # a broken plugin must not break the CLI itself
         click.echo(f"warning: plugin commands unavailable: {exc}", err=True)
 

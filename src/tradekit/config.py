@@ -16,7 +16,7 @@ import re
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import attrs
 import cattrs
@@ -32,11 +32,11 @@ from cattrs.gen import make_dict_structure_fn
 from tradekit.errors import ConfigError, PluginError
 from tradekit.markets import market_id_problem
 from tradekit.models import Timeframe
+from tradekit.params import MASK, ConfigValueError, check_range, is_secret, secret_field
 
 if TYPE_CHECKING:
     from tradekit.engine.core import EngineParams
-
-if typing.TYPE_CHECKING:
+    from tradekit.interfaces import Exchange, Notifier, RiskRule, Strategy
     from tradekit.plugins import Kind, PluginHost
 
 __all__ = [
@@ -57,69 +57,31 @@ __all__ = [
     "substitute_env",
 ]
 
-MASK = "***"
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def secret_field(default: str | None = None) -> Any:
-    """An attrs field holding a secret: hidden from repr and masked in every display."""
-    return attrs.field(default=default, repr=False, metadata={"secret": True})
 
 
 # -- settings ------------------------------------------------------------------------------
 
 
+#: The kind of component a :class:`Component` builds (a Strategy, a RiskRule ...).
+C = TypeVar("C")
+
+
 @attrs.frozen
-class Component:
+class Component(Generic[C]):
     """A configured component: the registered class and its structured ``Config``."""
 
     use: str
-    cls: type[Any]
-    config: Any
+    cls: type[C]
+    config: Any  # an instance of ``cls.Config``, whose type each plugin defines
     distribution: str = ""
 
-    def build(self) -> Any:
+    def build(self) -> C:
         """Create the component from its config."""
-        return self.cls(self.config)
-
-
-class ConfigValueError(ValueError):
-    """A value has the right type but is out of range; rendered as ``path: message``."""
-
-    def __init__(self, expected: str, value: object, field: str | None = None) -> None:
-        self.expected = expected
-        self.value = value
-        self.field = field
-        super().__init__(f"expected {expected}, got {value!r}")
+        return self.cls(self.config)  # type: ignore[call-arg]  # protocols declare no __init__
 
 
 _ScalarError = ConfigValueError
-
-
-def check_range(
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> Any:
-    """An attrs validator: the number must lie between ``low`` and ``high``."""
-    left = "(" if low_open else "["
-    right = ")" if high_open else "]"
-    lo_text = "-inf" if low is None else low
-    hi_text = "inf" if high is None else high
-    text = f"a number in {left}{lo_text}, {hi_text}{right}"
-
-    def validate(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-        ok = True
-        if low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
-            raise ConfigValueError(text, value, attribute.name)
-
-    return validate
 
 
 @attrs.frozen
@@ -141,13 +103,16 @@ class ApiSettings:
 
 @attrs.frozen
 class AccountSettings:
-    """A simulated account: starting cash and the bar fill model's costs (``spec/breakout.md``)."""
+    """A simulated account: starting cash and the bar fill model's costs.
+
+    See ``docs/backtests.md#fill-rules``.
+    """
 
     initial_cash: float = attrs.field(default=10_000_000.0, validator=check_range(0, low_open=True))
     fee_rate: float = attrs.field(default=0.0025, validator=check_range(0, 1, high_open=True))
     min_order_krw: float = attrs.field(default=5000.0, validator=check_range(0))
     slippage: float = attrs.field(default=0.0, validator=check_range(0, 1, high_open=True))
-    #: Sizes are multiples of this (Bithumb: 0.0001); 0.00000001 gives the unrounded spec.
+    #: Sizes are multiples of this (Bithumb: 0.0001); 0.00000001 gives the unrounded fill rules.
     quantity_step: float = attrs.field(default=0.0001)
     #: ``krw``: stops and take-profits on Bithumb's KRW price grid; ``none``: not rounded.
     price_ticks: Literal["krw", "none"] = "krw"
@@ -189,7 +154,7 @@ class PaperSettings(AccountSettings):
 
 @attrs.frozen
 class BacktestSettings(AccountSettings):
-    """Backtest inputs and the simulated venue's parameters (``spec/breakout.md``)."""
+    """Backtest inputs and the simulated venue's parameters (``docs/backtests.md#parameters``)."""
 
     data: dict[str, str] = attrs.field(factory=dict)
 
@@ -199,12 +164,12 @@ class Settings:
     """The whole, validated configuration."""
 
     markets: list[str]
-    strategy: Component
-    risk: list[Component]
+    strategy: Component[Strategy]
+    risk: list[Component[RiskRule]]
     mode: Literal["backtest", "paper", "live"] = "backtest"
     timeframe: Timeframe = Timeframe("1h")
-    exchange: Component | None = None
-    notifiers: list[Component] = attrs.field(factory=list)
+    exchange: Component[Exchange] | None = None
+    notifiers: list[Component[Notifier]] = attrs.field(factory=list)
     storage: StorageSettings = StorageSettings()
     api: ApiSettings = ApiSettings()
     backtest: BacktestSettings = BacktestSettings()
@@ -528,7 +493,7 @@ def substitute_env(
 
 def _component(
     host: PluginHost, kind: Kind, block: Any, path: str, problems: list[str]
-) -> Component | None:
+) -> Component[Any] | None:
     if not isinstance(block, Mapping):
         problems.append(f"{path}: expected a mapping with 'use', got {block!r}")
         return None
@@ -562,7 +527,7 @@ def _component(
 
 def _components(
     host: PluginHost, kind: Kind, blocks: Any, path: str, problems: list[str]
-) -> list[Component]:
+) -> list[Component[Any]]:
     if not isinstance(blocks, list):
         problems.append(f"{path}: expected a list of {{use: ...}} blocks, got {blocks!r}")
         return []
@@ -639,7 +604,9 @@ def parse_settings(
     )
 
 
-def _run_problems(raw: _RawSettings, risk: list[Component], risk_blocks: Any) -> list[str]:
+def _run_problems(
+    raw: _RawSettings, risk: list[Component[RiskRule]], risk_blocks: Any
+) -> list[str]:
     """Market ids, a risk chain that sizes entries, a usable storage URL."""
     found = [
         problem
@@ -655,7 +622,7 @@ def _run_problems(raw: _RawSettings, risk: list[Component], risk_blocks: Any) ->
     ]
     # Only when every rule was understood: a misspelt sizing rule is reported as such already.
     understood = isinstance(risk_blocks, list) and len(risk) == len(risk_blocks)
-    if understood and not any(getattr(rule.cls, "sizes_entries", False) for rule in risk):
+    if understood and not any(rule.cls.sizes_entries for rule in risk):
         found.append(
             f"risk: no rule sizes entries in {[rule.use for rule in risk]!r}; add one "
             "such as {use: position_size, fraction: 0.05}"
@@ -675,12 +642,21 @@ def _hide_password(url: str) -> str:
     return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", url)
 
 
+# sqlite:///relative/path, sqlite:////absolute/path or sqlite:// (in memory), no query.
+_PLAIN_SQLITE = re.compile(r"^sqlite(\+pysqlite)?://(/[^?#]*)?$")
+
+
 def storage_url_problem(url: str) -> str | None:
     """None for a usable store URL, else why not; the URL's password never appears.
 
     The URL must parse, name a database SQLAlchemy knows, and its driver must be installed
     and synchronous (the store is used from worker threads).
     """
+    if _PLAIN_SQLITE.match(url):
+        # The default and most common URL: a SQLite file, whose driver comes with Python.
+        # Answered without importing sqlalchemy, which alone would take a backtest's
+        # start-up from tenths of a second to most of a second.
+        return None
     # Imported here: sqlalchemy is heavy, and only loading a config needs it.
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -710,7 +686,8 @@ def load_settings(
 ) -> Settings:
     """Read, substitute and validate a YAML config file.
 
-    Relative paths in ``backtest.data`` are resolved against the config file's folder.
+    Relative paths in ``backtest.data`` and in components' path fields (such as the replay
+    exchange's ``data``) are resolved against the config file's folder.
 
     Raises:
         ConfigError: the file is missing or unreadable, or the settings are invalid.
@@ -731,11 +708,41 @@ def load_settings(
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
     settings = parse_settings(data, host or load_plugins(), env, source=str(path))
     base = path.parent
-    data_paths = {
-        market: uri if "://" in uri or Path(uri).is_absolute() else str(base / uri)
-        for market, uri in settings.backtest.data.items()
-    }
-    return attrs.evolve(settings, backtest=attrs.evolve(settings.backtest, data=data_paths))
+    data_paths = {market: _relative_to(base, uri) for market, uri in settings.backtest.data.items()}
+    return attrs.evolve(
+        settings,
+        backtest=attrs.evolve(settings.backtest, data=data_paths),
+        exchange=settings.exchange and _component_paths(settings.exchange, base),
+        strategy=_component_paths(settings.strategy, base),
+        risk=[_component_paths(c, base) for c in settings.risk],
+        notifiers=[_component_paths(c, base) for c in settings.notifiers],
+    )
+
+
+def _relative_to(base: Path, uri: str) -> str:
+    return uri if "://" in uri or Path(uri).is_absolute() else str(base / uri)
+
+
+def _component_paths(component: Component[Any], base: Path) -> Component[Any]:
+    """Resolve a component's path fields (``metadata={"path": True}``) against ``base``.
+
+    A field holds a path or a mapping of names to paths; URLs and absolute paths are kept.
+    """
+    config = component.config
+    if not attrs.has(type(config)):
+        return component
+    changes: dict[str, Any] = {}
+    for field in attrs.fields(type(config)):
+        value = getattr(config, field.name)
+        if not field.metadata.get("path") or value is None:
+            continue
+        if isinstance(value, str):
+            changes[field.name] = _relative_to(base, value)
+        elif isinstance(value, dict):
+            changes[field.name] = {k: _relative_to(base, v) for k, v in value.items()}
+    if not changes:
+        return component
+    return attrs.evolve(component, config=attrs.evolve(config, **changes))
 
 
 # -- display -------------------------------------------------------------------------------
@@ -750,7 +757,7 @@ def _unstructure(value: Any) -> Any:
         out: dict[str, Any] = {}
         for field in attrs.fields(type(value)):
             item = getattr(value, field.name)
-            if field.metadata.get("secret"):
+            if is_secret(field):
                 out[field.name] = MASK if item else item
             else:
                 out[field.name] = _unstructure(item)
@@ -781,7 +788,7 @@ def secret_values(settings: Settings) -> list[str]:
         elif attrs.has(type(value)):
             for field in attrs.fields(type(value)):
                 item = getattr(value, field.name)
-                if field.metadata.get("secret") and isinstance(item, str) and item:
+                if is_secret(field) and isinstance(item, str) and item:
                     found.append(item)
                 else:
                     walk(item)

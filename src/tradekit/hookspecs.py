@@ -12,14 +12,14 @@ Hooks run once at start-up, never per bar, and must be plain ``def`` functions: 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     import click
 
-    from tradekit.interfaces import CandleSource
+    from tradekit.interfaces import CandleSource, Exchange, Notifier, RiskRule, Strategy
 
 PROJECT = "tradekit"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -39,7 +39,7 @@ __all__ = [
 
 
 @hookspec
-def register_exchanges() -> list[type[Any]]:
+def register_exchanges() -> list[type[Exchange]]:
     """Return exchange connector classes (see :class:`tradekit.interfaces.Exchange`).
 
     Each class needs a unique ``name`` and an attrs ``Config`` class.
@@ -48,19 +48,19 @@ def register_exchanges() -> list[type[Any]]:
 
 
 @hookspec
-def register_strategies() -> list[type[Any]]:
+def register_strategies() -> list[type[Strategy]]:
     """Return strategy classes (see :class:`tradekit.interfaces.Strategy`)."""
     raise NotImplementedError
 
 
 @hookspec
-def register_risk_rules() -> list[type[Any]]:
+def register_risk_rules() -> list[type[RiskRule]]:
     """Return risk rule classes (see :class:`tradekit.interfaces.RiskRule`)."""
     raise NotImplementedError
 
 
 @hookspec
-def register_notifiers() -> list[type[Any]]:
+def register_notifiers() -> list[type[Notifier]]:
     """Return notifier classes (see :class:`tradekit.interfaces.Notifier`)."""
     raise NotImplementedError
 

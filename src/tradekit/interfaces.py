@@ -8,13 +8,14 @@ I/O; exchanges, notifiers and candle sources talk to the outside world.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from tradekit.events import Event
 from tradekit.models import (
     Balance,
     Bar,
+    ExitPlan,
     MarketRules,
     Order,
     OrderIntent,
@@ -32,6 +33,8 @@ __all__ = [
     "Exchange",
     "LiveBars",
     "Notifier",
+    "OwnClock",
+    "PlansExits",
     "RiskRule",
     "Strategy",
 ]
@@ -66,6 +69,18 @@ class Strategy(Protocol):
         ...
 
 
+@runtime_checkable
+class PlansExits(Protocol):
+    """A strategy that also says, outside any signal, how its positions are protected.
+
+    Optional: a live bot that takes over a position whose entry order is unknown protects it
+    with this plan (or with a 1.5 % stop when the strategy has none).
+    """
+
+    @property
+    def exit_plan(self) -> ExitPlan: ...
+
+
 class AccountView(Protocol):
     """Read-only view of the account that risk rules see."""
 
@@ -86,11 +101,19 @@ class RiskRule(Protocol):
 
     ``on_bar_close`` runs after every bar's fills and before its signal (it can halt trading);
     ``check`` returns the intent (possibly resized with ``attrs.evolve``) or a Rejection.
+    A rule whose ``on_bar_close`` does nothing may say so with a class attribute
+    ``watches_bars = False``; the core then skips the call on every bar.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type[Any]]
+    #: True for a rule that sets the entry's quantity; a risk chain needs at least one.
     sizes_entries: ClassVar[bool]
+
+    @property
+    def halted(self) -> bool:
+        """True while the rule refuses every entry (shown in ``/status`` and the metrics)."""
+        ...
 
     def reset(self, equity: float, time_ms: int | None = None) -> None:
         """Start over from ``equity`` (before the first bar, or when a runner restarts)."""
@@ -160,6 +183,25 @@ class Exchange(Protocol):
     async def get_order(self, client_order_id: str) -> Order | None: ...
 
     async def cancel_order(self, order: Order) -> Order: ...
+
+
+@runtime_checkable
+class OwnClock(Protocol):
+    """An exchange whose market runs on a clock of its own (a replay of recorded candles).
+
+    The bot then takes its time from the exchange: fills, reports and trading days follow
+    the market's time, which a replay can run faster than the wall clock; and live, the
+    market waits for the bot's orders.
+    """
+
+    def clock_for(self, markets: Sequence[str], timeframe: Timeframe) -> Callable[[], int]:
+        """Prepare ``markets`` in ``timeframe`` and return the market's clock (UTC ms)."""
+        ...
+
+    def wait_for_orders(self, idle: Callable[[], Awaitable[None]]) -> None:
+        """Await ``idle()`` before the market moves on (live: the bot's orders are out and
+        booked), so an order costs no market time, however fast the market runs."""
+        ...
 
 
 class LiveBars(Protocol):

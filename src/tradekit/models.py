@@ -1,7 +1,7 @@
 """Frozen attrs values that flow through tradekit.
 
-Prices and quantities inside the engine are floats (the backtest contract in
-``spec/breakout.md`` is defined on floats); anything sent to an exchange goes through
+Prices and quantities inside the engine are floats (the fill rules of ``docs/backtests.md``
+are defined on floats); anything sent to an exchange goes through
 :class:`MarketRules`, which works in :class:`~decimal.Decimal` and renders decimal strings.
 """
 
@@ -101,6 +101,24 @@ class OrderStatus(enum.StrEnum):
 _FINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
 
 
+class ExitReason(enum.StrEnum):
+    """Why a position is sold: the reason of its sell orders and fills (as these strings)."""
+
+    STOP_LOSS = "stop_loss"
+    TRAILING_STOP = "trailing_stop"  # the stop, once the take-profit was reached
+    TAKE_PROFIT = "take_profit"
+    SIGNAL = "signal"  # the strategy's sell signal
+    MANUAL = "manual"  # POST /positions/{market}/close, or a takeover's close
+    END_OF_DATA = "end_of_data"  # a backtest's last bar
+
+
+class PositionStatus(enum.StrEnum):
+    """Whether a stored position is still held."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
 def _finite(name: str, value: float) -> None:
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
@@ -141,7 +159,7 @@ class Bar:
 
 
 def floor8(x: float) -> float:
-    """Round down to 8 decimals, absorbing float noise (``spec/breakout.md``)."""
+    """Round down to 8 decimals, absorbing float noise (``docs/backtests.md#signal``)."""
     return math.floor(x * 1e8 + 1e-6) / 1e8
 
 
@@ -233,7 +251,7 @@ class Fill:
     price: float
     quantity: float
     fee: float
-    reason: str  # entry, stop_loss, take_profit, trailing_stop, end_of_data, manual
+    reason: str  # "entry", or an ExitReason value
     client_order_id: str | None = None
 
 
@@ -250,10 +268,12 @@ class Position:
     take_profit_reached: bool = False
     highest: float | None = None
     last_price: float | None = None
-    status: str = "open"
+    status: PositionStatus = attrs.field(default=PositionStatus.OPEN, converter=PositionStatus)
     #: Also held in the market but below the exchange's quantity step, so it cannot be sold
     #: on its own: it goes with the next sale.
     remainder: float = 0.0
+    #: Trailing distance below the highest high, armed once the take-profit was reached.
+    trailing_stop: float | None = None
 
     @property
     def unrealized_pnl(self) -> float:

@@ -33,7 +33,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "tradekit"
 LOAD_ENV = "TRADEKIT_LOAD_PLUGINS"
-BUILTIN_DIST = "tradekit"
+BUILTIN_DIST = "tradekit-core"
 
 Kind = Literal["exchange", "strategy", "risk_rule", "notifier"]
 KINDS: dict[Kind, str] = {
@@ -85,7 +85,7 @@ class PluginHost:
         self.pm = get_plugin_manager()
         self.plugins: dict[str, PluginInfo] = {}
         self.errors: list[PluginError] = []
-        self._registries: dict[Kind, dict[str, Registered]] | None = None
+        self._registries: dict[Kind, dict[str, Registered]] = {}
 
     def register(self, plugin: object, info: PluginInfo) -> None:
         """Register one plugin module or object.
@@ -113,7 +113,7 @@ class PluginHost:
                 f"plugin {info.name!r} ({info.distribution} {info.version}): {exc}"
             ) from exc
         self.plugins[info.name] = info
-        self._registries = None
+        self._registries = {}
 
     # -- registries ---------------------------------------------------------------------
 
@@ -137,6 +137,14 @@ class PluginHost:
                         f"plugin {info.name!r} ({info.distribution}): {kind} {name!r} needs an "
                         "attrs class named 'Config'"
                     )
+                if kind == "risk_rule" and not isinstance(
+                    getattr(cls, "sizes_entries", None), bool
+                ):
+                    # The core reads it before the first bar: say so at load, naming the plugin.
+                    raise PluginError(
+                        f"plugin {info.name!r} ({info.distribution}): risk rule {name!r} needs "
+                        "a class attribute 'sizes_entries' (True if it sets the entry's quantity)"
+                    )
                 if name in found:
                     other = found[name].plugin
                     raise PluginError(
@@ -153,9 +161,12 @@ class PluginHost:
         Raises:
             PluginError: two plugins register the same name (both are named).
         """
-        if self._registries is None:
-            self._registries = {k: self._collect(k) for k in KINDS}
-        return self._registries[kind]
+        # One kind at a time: a backtest that needs a strategy and risk rules does not import
+        # every exchange connector and notifier (an HTTP client alone is most of a second).
+        found = self._registries.get(kind)
+        if found is None:
+            found = self._registries[kind] = self._collect(kind)
+        return found
 
     def get(self, kind: Kind, name: str) -> Registered:
         """Look up one component class.

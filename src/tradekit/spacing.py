@@ -77,6 +77,19 @@ class SpacingCheck:
         self.exact += exact
         self.pairs += pairs
 
+    def scan_pairs(self, pairs: int, odd: Iterable[tuple[int, int]], last: int) -> None:
+        """Add a whole series at once (the first call only), given as counts: ``pairs``
+        consecutive bars, of which ``odd`` (in order) are not one timeframe apart; ``last``
+        is the last time. Raises like :meth:`scan`.
+        """
+        odd_count = 0
+        for prev, t in odd:
+            odd_count += 1
+            self._odd(prev, t)
+        self._prev = last
+        self.pairs += pairs
+        self.exact += pairs - odd_count
+
     def observe(self, time_ms: int) -> None:
         """Add one bar time (after the ones before it); raises like :meth:`scan`."""
         prev, self._prev = self._prev, time_ms

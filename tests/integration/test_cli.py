@@ -41,7 +41,10 @@ def test_plugins_json_lists_the_shipped_plugins() -> None:
     assert by_dist["tradekit-breakout"]["registers"] == {"strategy": ["breakout"]}
     assert by_dist["tradekit-bithumb"]["registers"]["exchange"] == ["bithumb"]
     assert by_dist["tradekit-slack"]["registers"] == {"notifier": ["slack"]}
-    assert by_dist["tradekit"]["registers"]["risk_rule"] == ["daily_loss_limit", "position_size"]
+    assert by_dist["tradekit-core"]["registers"]["risk_rule"] == [
+        "daily_loss_limit",
+        "position_size",
+    ]
     assert data["errors"] == []
 
 
@@ -108,7 +111,7 @@ def test_backtest_writes_report(tmp_path: Path) -> None:
         "exposure",
     ):
         assert key in summary
-    assert (out / "equity.csv").read_text().splitlines()[0] == "time_ms,equity"
+    assert (out / "equity.csv").read_text().splitlines()[0] == "time_ms,time,equity"
     assert "<svg" in (out / "report.html").read_text()
 
 
@@ -313,3 +316,34 @@ def test_config_check_refuses_an_api_port_that_run_could_not_bind(tmp_path: Path
     assert result.returncode == 2
     assert f"api.port: 127.0.0.1:{port}:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_backtest_of_parquet_candles_matches_the_csv_backtest(tmp_path: Path) -> None:
+    from tradekit.builtin.csv_source import CsvCandleSource
+    from tradekit.builtin.parquet_candles import write_parquet_candles
+    from tradekit.models import Timeframe
+
+    example = yaml.safe_load((ROOT / "examples" / "backtest.yaml").read_text(encoding="utf-8"))
+    csv_path = ROOT / "examples" / example["backtest"]["data"]["KRW-BTC"]
+    bars = list(CsvCandleSource(csv_path).bars("KRW-BTC", Timeframe(example["timeframe"])))
+    parquet = tmp_path / "candles.pq"
+    write_parquet_candles(parquet, bars)
+    summaries = []
+    for name, data in (("csv", csv_path), ("parquet", parquet)):
+        example["backtest"]["data"] = {"KRW-BTC": str(data)}
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(yaml.safe_dump(example), encoding="utf-8")
+        result = tradekit("backtest", str(config), "--output", str(tmp_path / name), "-q")
+        assert result.returncode == 0, result.stderr
+        summaries.append(json.loads((tmp_path / name / "summary.json").read_text()))
+        assert (
+            (tmp_path / name / "fills.csv")
+            .read_text()
+            .splitlines()[0]
+            .startswith("time_ms,time,market")
+        )
+    assert summaries[0] == summaries[1]
+    assert summaries[0]["fills"] > 0
+    assert (tmp_path / "csv" / "fills.csv").read_text() == (
+        tmp_path / "parquet" / "fills.csv"
+    ).read_text()

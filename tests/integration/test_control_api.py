@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import os
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +24,8 @@ from tradekit.errors import StorageError
 from tradekit.events import DailyReport, EntryRejected, FillEvent
 from tradekit.models import Bar, Fill, Order, OrderStatus, OrderType, Position, Side
 from tradekit.runner.api import MAX_LIMIT, MAX_TIME_MS, create_app, serve
-from tradekit.runner.control import BotStatus, NoPosition, UnknownMarket
+from tradekit.runner.control import BotStatus, NoPosition, TodayStatus, UnknownMarket
+from tradekit.runner.dashboard.page import ASSETS, CONTENT_SECURITY_POLICY
 from tradekit.runner.metrics import Metrics
 from tradekit.store import AsyncStore, Store
 
@@ -43,6 +47,8 @@ PROTECTED = [
     ("POST", "/resume"),
     ("POST", f"/positions/{BTC}/close"),
     ("GET", "/metrics"),
+    ("GET", "/today"),
+    ("GET", f"/candles/{BTC}"),
     ("GET", "/schema"),
     ("GET", "/schema/openapi.json"),
 ]
@@ -58,6 +64,13 @@ class FakeBot:
         self.held = {BTC: Position(BTC, 0.5, 50_000_000.0, T0, 47_500_000.0, 55_000_000.0)}
         self.close_requests: list[str] = []
         self.fail_with: Exception | None = None
+        self.bars = {
+            BTC: [
+                Bar(BTC, T0 + i * H, 100.0 + i, 102.0 + i, 99.0 + i, 101.0 + i, 1.5)
+                for i in range(5)
+            ],
+            ETH: [],
+        }
 
     def status(self) -> BotStatus:
         if self.fail_with is not None:
@@ -83,6 +96,29 @@ class FakeBot:
 
     def positions(self) -> list[Position]:
         return list(self.held.values())
+
+    def today(self) -> TodayStatus:
+        blocks = ["paused by the operator: no new entries until resumed"] if self.paused else []
+        return TodayStatus(
+            trading_day="2023-11-16",
+            start_equity=10_050_000.0,
+            equity=10_123_456.5,
+            profit=73_456.5,
+            max_drawdown=0.002,
+            trades=1,
+            win_rate=1.0,
+            loss_limit=0.05,
+            loss_limit_reference=10_050_000.0,
+            loss_limit_equity=9_547_500.0,
+            halted=False,
+            entries_allowed=not self.paused,
+            entry_blocks=[*blocks, f"{ETH}: order x: fate unknown"],
+        )
+
+    def candles(self, market: str, limit: int) -> list[Bar]:
+        if market not in self.markets:
+            raise UnknownMarket(market)
+        return self.bars[market][-limit:]
 
     def pause(self) -> None:
         self.paused = True
@@ -314,7 +350,16 @@ async def test_status(store: AsyncStore) -> None:
 async def test_positions(store: AsyncStore) -> None:
     bot = FakeBot(store)
     bot.held[ETH] = Position(
-        ETH, 2.0, 3_000_000.0, T0 + H, None, None, True, 3_300_000.0, 3_100_000.0
+        ETH,
+        2.0,
+        3_000_000.0,
+        T0 + H,
+        None,
+        None,
+        True,
+        3_300_000.0,
+        3_100_000.0,
+        trailing_stop=0.01,
     )
     async with running(bot) as (client, _):
         response = await client.get("/positions", headers=AUTH)
@@ -330,6 +375,7 @@ async def test_positions(store: AsyncStore) -> None:
                 "take_profit_price": 55_000_000.0,
                 "take_profit_reached": False,
                 "highest": None,
+                "trailing_stop": None,
                 "last_price": None,
                 "unrealized_pnl": 0.0,
                 "status": "open",
@@ -344,6 +390,7 @@ async def test_positions(store: AsyncStore) -> None:
                 "take_profit_price": None,
                 "take_profit_reached": True,
                 "highest": 3_300_000.0,
+                "trailing_stop": 0.01,
                 "last_price": 3_100_000.0,
                 "unrealized_pnl": 200_000.0,
                 "status": "open",
@@ -481,6 +528,124 @@ async def test_close_a_position(store: AsyncStore) -> None:
     assert reason(not_traded) == f"unknown market '{XRP}': this bot trades {BTC}, {ETH}"
     assert wrong_method.status_code == 405
     assert bot.close_requests == [BTC]
+
+
+# -- the dashboard and its data ----------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_today(store: AsyncStore) -> None:
+    bot = FakeBot(store)
+    async with running(bot) as (client, _):
+        response = await client.get("/today", headers=AUTH)
+        bot.paused = True
+        paused = await client.get("/today", headers=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {
+        "trading_day": "2023-11-16",
+        "start_equity": 10_050_000.0,
+        "equity": 10_123_456.5,
+        "profit": 73_456.5,
+        "max_drawdown": 0.002,
+        "trades": 1,
+        "win_rate": 1.0,
+        "loss_limit": 0.05,
+        "loss_limit_reference": 10_050_000.0,
+        "loss_limit_equity": 9_547_500.0,
+        "halted": False,
+        "entries_allowed": True,
+        "entry_blocks": [f"{ETH}: order x: fate unknown"],
+    }
+    assert paused.json()["entries_allowed"] is False
+    assert paused.json()["entry_blocks"][0].startswith("paused by the operator")
+
+
+@pytest.mark.anyio
+async def test_candles(store: AsyncStore) -> None:
+    bot = FakeBot(store)
+    async with running(bot) as (client, _):
+        every = await client.get(f"/candles/{BTC}", headers=AUTH)
+        last_two = await client.get(f"/candles/{BTC}", params={"limit": 2}, headers=AUTH)
+        none_yet = await client.get(f"/candles/{ETH}", headers=AUTH)
+        not_traded = await client.get(f"/candles/{XRP}", headers=AUTH)
+        malformed = await client.get("/candles/btc", headers=AUTH)
+        too_many = await client.get(f"/candles/{BTC}", params={"limit": 1001}, headers=AUTH)
+    assert every.status_code == 200
+    body = every.json()
+    assert (body["market"], body["timeframe"], body["timeframe_ms"]) == (BTC, "1h", H)
+    assert body["candles"][0] == {
+        "time_ms": T0,
+        "open": 100.0,
+        "high": 102.0,
+        "low": 99.0,
+        "close": 101.0,
+        "volume": 1.5,
+    }
+    assert [c["time_ms"] for c in body["candles"]] == [T0 + i * H for i in range(5)]
+    assert [c["time_ms"] for c in last_two.json()["candles"]] == [T0 + 3 * H, T0 + 4 * H]
+    assert none_yet.json()["candles"] == []
+    assert not_traded.status_code == 404
+    assert reason(not_traded) == f"unknown market '{XRP}': this bot trades {BTC}, {ETH}"
+    assert malformed.status_code == 400
+    assert "market must be a market id such as KRW-BTC" in reason(malformed)
+    assert too_many.status_code == 400
+    assert "limit must be an integer from 1 to 1000" in reason(too_many)
+
+
+@pytest.mark.anyio
+async def test_the_dashboard_page_needs_no_token_but_its_data_does(store: AsyncStore) -> None:
+    async with running(FakeBot(store)) as (client, _):
+        page = await client.get("/")
+        assets = {name: await client.get(f"/dashboard/{name}") for name in ASSETS}
+        unknown = await client.get("/dashboard/secrets.txt")
+        data = await client.get("/today")
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert '<meta name="tradekit-auth" content="token">' in page.text
+    # The page holds no data of the bot: that comes from the routes that need the token.
+    assert "10,123,456" not in page.text
+    assert TOKEN not in page.text
+    for name, response in assets.items():
+        assert response.status_code == 200, name
+        assert response.headers["content-type"].startswith(ASSETS[name][1]), name
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "LightweightCharts" in assets["lightweight-charts.js"].text
+    assert unknown.status_code == 404
+    assert reason(unknown) == "no dashboard asset 'secrets.txt'"
+    assert data.status_code == 401
+
+
+@pytest.mark.anyio
+async def test_the_page_loads_nothing_but_its_own_assets(store: AsyncStore) -> None:
+    async with running(FakeBot(store)) as (client, _):
+        page = (await client.get("/")).text
+        referenced = re.findall(r'(?:src|href)="([^"]+)"', page)
+        local = [url for url in referenced if url.startswith("/")]
+        answers = [(await client.get(url)).status_code for url in local]
+    assert local, "the page should reference its script and style"
+    assert answers == [200] * len(local)
+    # Only the footer's credit link leaves the bot; it loads nothing.
+    assert [url for url in referenced if not url.startswith("/")] == [
+        "https://www.tradingview.com/"
+    ]
+    assert "<style" not in page
+    assert " style=" not in page
+    assert re.search(r"<script(?![^>]*\bsrc=)", page) is None  # no inline script
+
+
+@pytest.mark.anyio
+async def test_without_a_token_the_page_answers_localhost_only(store: AsyncStore) -> None:
+    async with running(FakeBot(store), token=None) as (client, _):
+        page = await client.get("/")
+        script = await client.get("/dashboard/app.js")
+        rebound = await client.get("/", headers={"Host": "evil.example:8000"})
+        asset_rebound = await client.get("/dashboard/app.js", headers={"Host": "evil.example"})
+    assert page.status_code == script.status_code == 200
+    assert '<meta name="tradekit-auth" content="local">' in page.text
+    assert rebound.status_code == asset_rebound.status_code == 403
+    assert "localhost" in reason(rebound)
 
 
 # -- misuse and failures -----------------------------------------------------------------
@@ -652,6 +817,8 @@ async def test_openapi_schema(store: AsyncStore) -> None:
         "/resume",
         "/positions/{market}/close",
         "/metrics",
+        "/today",
+        "/candles/{market}",
     }
     assert doc["components"]["securitySchemes"]["BearerToken"] == {
         "type": "http",
@@ -678,6 +845,29 @@ async def test_openapi_schema(store: AsyncStore) -> None:
     assert {"404", "401"} <= set(doc["paths"]["/positions/{market}/close"]["post"]["responses"])
     for path in ("/orders", "/fills", "/performance"):
         assert "503" in doc["paths"][path]["get"]["responses"]
+
+
+OPENAPI_SNAPSHOT = Path(__file__).with_name("control_api_openapi.json")
+
+
+@pytest.mark.anyio
+async def test_openapi_document_matches_the_snapshot(store: AsyncStore) -> None:
+    """The OpenAPI document is exactly the reviewed one in ``control_api_openapi.json``.
+
+    Moving code around must not make the document vaguer. A deliberate change to the API
+    rewrites the snapshot with ``TRADEKIT_UPDATE_OPENAPI=1``; review its diff like code.
+    """
+    async with running(FakeBot(store)) as (client, _):
+        doc = (await client.get("/schema/openapi.json", headers=AUTH)).json()
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    if os.environ.get("TRADEKIT_UPDATE_OPENAPI") == "1":
+        OPENAPI_SNAPSHOT.write_text(text, encoding="utf-8")
+    expected = json.loads(OPENAPI_SNAPSHOT.read_text(encoding="utf-8"))
+    assert doc["paths"].keys() == expected["paths"].keys()
+    for path, methods in expected["paths"].items():
+        assert doc["paths"][path] == methods, path
+    assert doc["components"] == expected["components"]
+    assert doc == expected
     assert "404" not in doc["paths"]["/status"]["get"]["responses"]
 
 

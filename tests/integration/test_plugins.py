@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import attrs
 import pytest
 
 from tradekit.errors import PluginError
@@ -34,7 +35,7 @@ def test_installed_workspace_plugins_are_discovered(monkeypatch: pytest.MonkeyPa
     host = load_plugins()
     assert host.errors == []
     dists = {info.distribution for info in host.plugins.values()}
-    assert {"tradekit", "tradekit-bithumb", "tradekit-breakout", "tradekit-slack"} <= dists
+    assert {"tradekit-core", "tradekit-bithumb", "tradekit-breakout", "tradekit-slack"} <= dists
     assert host.get("strategy", "breakout").plugin.distribution == "tradekit-breakout"
     assert host.get("exchange", "bithumb").plugin.distribution == "tradekit-bithumb"
     assert host.get("notifier", "slack").plugin.distribution == "tradekit-slack"
@@ -153,6 +154,26 @@ def test_class_without_name_or_config_is_rejected() -> None:
     host.register(Plugin(), PluginInfo("odd", "tradekit-odd", "0.1"))
     with pytest.raises(PluginError, match=r"notifier class .*Nameless.* has no 'name' attribute"):
         host.registry("notifier")
+
+
+def test_risk_rule_without_sizes_entries_is_rejected_at_load() -> None:
+    @attrs.frozen
+    class NoConfig:
+        pass
+
+    class Vague:
+        name = "vague"
+        Config = NoConfig
+
+    class Plugin:
+        @hookimpl
+        def register_risk_rules(self) -> list[type]:
+            return [Vague]
+
+    host = PluginHost()
+    host.register(Plugin(), PluginInfo("vague", "tradekit-vague", "0.1"))
+    with pytest.raises(PluginError, match=r"risk rule 'vague' needs a class attribute 'sizes_e"):
+        host.registry("risk_rule")
 
 
 def test_open_candle_source_builtin_answers_last(tmp_path: Path) -> None:

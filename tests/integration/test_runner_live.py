@@ -232,7 +232,7 @@ class ReplayExchange(BithumbExchange):
 
     Each bar is played as trades one price tick apart (open -> low -> high -> close); after
     each trade the bot's orders are allowed to finish before the next one is played, so a
-    market order fills at the price of the trade that triggered it, as the spec's fill model
+    market order fills at the price of the trade that triggered it, as the fill rules' model
     would. When the bar ends the price moves to the next open and the bar is handed to the bot.
     """
 

@@ -150,6 +150,7 @@ async def test_warm_up_feeds_indicators_but_never_trades_on_history(tmp_path: Pa
     window = history[-warmup:]
     replayed = [f for f in backtest(window + live) if f.time_ms >= live[0].time_ms]
     assert bot.core.fills == replayed
+    assert bot.candles("KRW-BTC", 1000) == window + live  # the chart shows the warm-up too
 
 
 @pytest.mark.anyio
@@ -244,3 +245,46 @@ async def test_a_stored_account_for_other_markets_is_not_resumed(tmp_path: Path)
     with anyio.fail_after(30):
         await other.run()
     assert (other.core.cash, other.core.positions()) == (10_000_000, [])
+
+
+def test_the_dashboard_sees_the_day_against_the_loss_limit_and_the_recent_bars(
+    tmp_path: Path,
+) -> None:
+    bars = random_walk_bars(3000, seed=11)
+    risk = [
+        {"use": "position_size", "fraction": 0.9},
+        {"use": "daily_loss_limit", "limit": 0.002},
+    ]
+    bot = Bot(
+        settings(tmp_path, risk=risk), exchange=ReplayExchange([]), clock=lambda: bars[0].time_ms
+    )
+    before = bot.today()
+    assert (before.trading_day, before.profit, before.entry_blocks) == ("", 0.0, [])
+    assert before.loss_limit == 0.002
+    assert before.loss_limit_equity is None  # no reference before the first bar
+    for bar in bars:
+        bot._step(bar)
+        if bot.halted:
+            break
+    seen = bars.index(bar) + 1
+    assert bot.halted, "a 0.2% daily loss limit should halt on these bars"
+    today = bot.today()
+    assert today.halted
+    assert not today.entries_allowed
+    (block,) = today.entry_blocks
+    assert block.startswith("daily_loss_limit: equity ")
+    assert "fell more than 0.20% below the day's reference" in block
+    assert today.equity == bot.core.equity
+    assert today.profit == pytest.approx(today.equity - today.start_equity)
+    assert today.loss_limit_reference is not None
+    assert today.loss_limit_equity == pytest.approx(today.loss_limit_reference * (1 - 0.002))
+    assert today.equity < today.loss_limit_equity
+    assert today.trading_day == bot.daily.report(bar.time_ms).trading_day
+    bot.pause()
+    assert bot.today().entry_blocks[0] == "paused by the operator: no new entries until resumed"
+
+    # The charts get the bars the bot has seen, the newest last.
+    assert bot.candles("KRW-BTC", 50) == bars[max(0, seen - 50) : seen]
+    assert bot.candles("KRW-BTC", 10_000) == bars[max(0, seen - 1000) : seen]
+    with pytest.raises(UnknownMarket):
+        bot.candles("KRW-DOGE", 10)

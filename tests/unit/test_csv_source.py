@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from tradekit.builtin.csv_source import CsvCandleSource, open_csv_source
+from tradekit.builtin.csv_source import CsvCandleSource, _read_fast, open_csv_source
 from tradekit.errors import DataError
 from tradekit.models import Timeframe
 
@@ -215,3 +215,51 @@ def test_gaps_in_data_of_the_right_timeframe_are_only_warned_about(
     path = write(tmp_path, [f"{T + h * H},10,11,9,10,1" for h in hours])
     assert [t for t, _ in read(path)] == [T + h * H for h in hours]
     assert any("19 gaps in the data (19 missing 1h bars)" in w for w in warnings)
+
+
+# -- the columnar reading and the row reader agree ---------------------------------------
+
+
+def test_the_columnar_reading_gives_what_the_row_reader_gives(real_candles: Path) -> None:
+    columnar = _read_fast(real_candles)
+    assert columnar is not None
+    rows = CsvCandleSource(real_candles)._read("KRW-BTC")
+    assert columnar[0] == rows[0]
+    assert columnar[1] == rows[1]
+
+
+def test_quirks_and_seconds_are_read_columnar(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        [
+            f"{T + 2 * H},10,11,9,10,1",
+            f"{T},10,11,9,10,1",
+            f"{T},10,11,9,10,1",
+            "",
+            "1.5e9,1,1,1,1,0",
+        ],
+    )
+    columnar = _read_fast(path)
+    assert columnar is not None
+    assert list(columnar[0]) == [T + 2 * H, T, T, 1_500_000_000_000]
+    assert columnar == CsvCandleSource(path)._read("KRW-BTC")
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "0,10,11,9,abc,1",
+        "0,10,11,9,10",
+        "0,10,9,9,10,1",
+        "0,10,11,9,10,nan",
+        "0,10,11,9,10,-1",
+        "-1,10,11,9,10,1",
+        f"{T}.5,10,11,9,10,1",
+        "253402300800000,10,11,9,10,1",
+        "0,0,1,0,1,1",
+        "0,10,11,9,10,",
+    ],
+)
+def test_a_row_that_fails_is_left_to_the_row_reader(tmp_path: Path, row: str) -> None:
+    # The row reader names the line (the tests above); the columnar reading only says "not me".
+    assert _read_fast(write(tmp_path, [f"{H},10,11,9,10,1", row])) is None

@@ -1,4 +1,4 @@
-"""The fill rules of spec/breakout.md, one by one, on small hand-made bar series."""
+"""The fill rules of docs/backtests.md, one by one, on small hand-made bar series."""
 
 from __future__ import annotations
 

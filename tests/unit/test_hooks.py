@@ -67,7 +67,7 @@ class DemoPlugin:
 
     @hookimpl
     def register_risk_rules(self) -> list[type]:
-        return [type("DemoRule", (_Component,), {})]
+        return [type("DemoRule", (_Component,), {"sizes_entries": False})]
 
     @hookimpl
     def register_notifiers(self) -> list[type]:

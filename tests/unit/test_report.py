@@ -1,23 +1,133 @@
-"""The HTML report: a chart a person can read, whatever the size of the run."""
+"""The HTML report: readable at a glance, self-contained, and small whatever the run's size."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from tradekit.report import equity_svg
+import attrs
+import pytest
 
+from tradekit.analytics import PriceSeries
+from tradekit.engine.core import TradeRecord
+from tradekit.models import Bar, Fill, Side
+from tradekit.report import _envelope, render_html
+from tradekit.testing import random_walk_bars
 
-def test_chart_is_downsampled_but_keeps_extremes() -> None:
-    times = list(range(0, 100_000 * 3_600_000, 3_600_000))
-    values = [10_000_000.0 + (i % 1000) for i in range(100_000)]
-    values[54_321] = 9_000_000.0  # a deep dip must stay visible
-    svg = equity_svg(times, values)
-    points = re.search(r'points="([^"]+)"', svg)
-    assert points is not None
-    assert len(points.group(1).split()) <= 1500
-    assert ">9,000,000</text>" in svg
-    assert ">10,000,999</text>" in svg
+H = 3_600_000
 
 
-def test_empty_run_says_so() -> None:
-    assert equity_svg([], []) == "<p>No bars were processed.</p>"
+@attrs.define
+class Run:
+    """Plain data in the shape the report reads."""
+
+    markets: list[str]
+    initial_equity: float
+    final_equity: float
+    fills: list[Fill]
+    trades: list[TradeRecord]
+    equity_times: list[int]
+    equity_values: list[float]
+    prices: dict[str, PriceSeries]
+    parameters: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def _run(bars: list[Bar], values: list[float], fills: list[Fill], trades: list[TradeRecord]) -> Run:
+    times = [b.time_ms for b in bars]
+    return Run(
+        markets=["KRW-BTC"],
+        initial_equity=10_000_000.0,
+        final_equity=values[-1],
+        fills=fills,
+        trades=trades,
+        equity_times=times,
+        equity_values=values,
+        prices={"KRW-BTC": PriceSeries.of("KRW-BTC", bars)},
+        parameters={"strategy": {"use": "breakout", "lookback": 20}},
+        summary={
+            "timeframe": "1h",
+            "bars": len(bars),
+            "start_time_ms": times[0],
+            "end_time_ms": times[-1],
+            "total_return": values[-1] / 10_000_000.0 - 1,
+        },
+    )
+
+
+def test_lines_are_thinned_to_each_slices_low_and_high() -> None:
+    values = [100.0 + (i % 7) for i in range(100_000)]
+    values[54_321] = 1.0
+    values[77_777] = 1_000.0
+    picked = _envelope(len(values), values, buckets=500)
+    assert len(picked) <= 1_001
+    assert {54_321, 77_777, 99_999} <= set(picked)
+    assert picked == sorted(picked)
+
+
+def test_a_long_run_makes_a_small_page_that_still_shows_its_worst_fall() -> None:
+    bars = random_walk_bars(300_000, seed=5)
+    values = [10_000_000.0 + (i % 500) * 100 for i in range(len(bars))]
+    values[200_000] = 8_765_000.0  # one bar far below every other
+    depth = 1 - 8_765_000.0 / max(values[:200_000])
+    html = render_html(_run(bars, values, [], []))
+    assert len(html) < 600_000
+    assert len(re.findall(r'<path class="(?:up|down)"', html)) <= 320
+    assert f"−{depth:.2%} strategy" in html
+    for path in re.findall(r'<path d="(M[^"]+)" class="line', html):
+        assert path.count("L") <= 2_401
+
+
+def test_trades_are_marked_with_their_reason_and_listed_with_kst_and_utc_times() -> None:
+    bars = random_walk_bars(100, seed=2)
+    t_in, t_out = bars[10].time_ms, bars[14].time_ms
+    fills = [
+        Fill(t_in, "KRW-BTC", Side.BUY, 50_000_000.0, 0.01, 1_250.0, "entry"),
+        Fill(t_out, "KRW-BTC", Side.SELL, 49_000_000.0, 0.01, 1_225.0, "stop_loss"),
+    ]
+    trades = [
+        TradeRecord("KRW-BTC", t_in, t_out, 50_000_000.0, 0.01, 501_250.0, 488_775.0, "stop_loss")
+    ]
+    values = [10_000_000.0] * 99 + [9_987_525.0]
+    html = render_html(_run(bars, values, fills, trades))
+    tips = re.findall(r'<g class="trade"><title>([^<]+)</title>', html)
+    assert len(tips) == 1
+    assert tips[0].startswith("KRW-BTC stop_loss: P&amp;L −12,475 KRW")
+    assert "fees 2,475 KRW" in tips[0]
+    # 1_600_000_000_000 ms is 2020-09-13 12:26 UTC; the bars start on the hour before it.
+    assert "2020-09-13 21:00 KST = 2020-09-13 12:00 UTC" in html
+    row = re.search(r"<tr><td>1</td>.*?</tr>", html)
+    assert row is not None
+    assert "stop_loss" in row.group(0)
+    assert "−12,475" in row.group(0)
+    assert "2,475" in row.group(0)
+
+
+def test_the_verdict_says_when_fees_ate_a_profit_and_how_the_market_did() -> None:
+    bars = random_walk_bars(50, seed=2)
+    t_in, t_out = bars[3].time_ms, bars[5].time_ms
+    fills = [
+        Fill(t_in, "KRW-BTC", Side.BUY, 100.0, 1_000.0, 250.0, "entry"),
+        Fill(t_out, "KRW-BTC", Side.SELL, 100.3, 1_000.0, 250.75, "trailing_stop"),
+    ]
+    # Made 300 KRW on price, paid 500.75 in fees: lost 200.75.
+    trades = [
+        TradeRecord("KRW-BTC", t_in, t_out, 100.0, 1_000.0, 100_250.0, 100_049.25, "trailing_stop")
+    ]
+    values = [10_000_000.0] * 49 + [9_999_799.25]
+    html = render_html(_run(bars, values, fills, trades))
+    verdict = re.search(r'<div class="verdict">(.*?)</div>', html, re.S)
+    assert verdict is not None
+    text = re.sub(r"<[^>]+>", "", verdict.group(0))
+    change = bars[-1].close / bars[0].open - 1
+    assert f"{change:+.1%}".replace("-", "−") in text
+    assert (
+        "Fees (501 KRW) were larger than the net loss: before fees the trades made +300 KRW" in text
+    )
+
+
+@pytest.mark.parametrize("needle", ["http://", "https://", "<script", "<link", "@import", "src="])
+def test_the_page_needs_nothing_from_outside(needle: str) -> None:
+    bars = random_walk_bars(500, seed=1)
+    html = render_html(_run(bars, [10_000_000.0] * 500, [], []))
+    assert needle not in html

@@ -1,4 +1,4 @@
-"""Uses the fixtures tradekit's pytest plugin gives plugin authors."""
+"""Uses the fixtures tradekit's pytest plugin gives plugin authors (asked for in conftest.py)."""
 
 from __future__ import annotations
 

@@ -16,8 +16,9 @@ from tradekit_bithumb.cli import parse_date
 from tradekit_bithumb.testing import FakeBithumb
 
 from tradekit.builtin.csv_source import CsvCandleSource
+from tradekit.builtin.parquet_candles import ParquetCandleSource
 from tradekit.errors import DataError
-from tradekit.models import Timeframe
+from tradekit.models import Bar, Timeframe
 from tradekit.store.candles import StoreCandleSource
 
 HOUR_MS = 3_600_000
@@ -214,3 +215,50 @@ def test_the_tradekit_script_has_the_commands(fake_bithumb: FakeBithumb) -> None
     )
     assert "download" in helped.stdout
     assert "bithumb" in helped.stdout
+
+
+def parquet_bars(path: Path) -> list[Bar]:
+    return list(ParquetCandleSource(path).bars("KRW-BTC", Timeframe("1h")))
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"), [("btc.parquet", ()), ("btc.data", ("--format", "parquet"))]
+)
+def test_download_writes_parquet_by_extension_or_format_and_resumes(
+    cli: click.Group, server: FakeBithumb, tmp_path: Path, name: str, extra: tuple[str, ...]
+) -> None:
+    out = tmp_path / name
+    first = download(cli, server, str(out), 200, "--quiet", *extra)
+    assert first.exit_code == 0, first.output
+    assert out.read_bytes()[:4] == b"PAR1"
+    second = download(cli, server, str(out), 450, "--quiet", *extra)
+    assert second.exit_code == 0, second.output
+    assert "wrote 250 " in second.output  # resumed after the last bar
+    bars = parquet_bars(out)
+    assert [b.time_ms for b in bars] == [T0 + i * HOUR_MS for i in range(450)]
+    assert (bars[0].open, bars[0].high, bars[0].low, bars[0].close, bars[0].volume) == (
+        100,
+        110,
+        90,
+        105,
+        0.5,
+    )
+    # The same candles as the CSV download.
+    as_csv = tmp_path / "btc.csv"
+    assert download(cli, server, str(as_csv), 450, "--quiet").exit_code == 0
+    assert bars == list(CsvCandleSource(as_csv).bars("KRW-BTC", Timeframe("1h")))
+
+
+def test_download_refuses_a_parquet_output_that_is_not_candles(
+    cli: click.Group, server: FakeBithumb, tmp_path: Path
+) -> None:
+    out = tmp_path / "notes.parquet"
+    out.write_text("not parquet\n")
+    result = download(cli, server, str(out), 10, "--quiet")
+    assert result.exit_code != 0
+    assert isinstance(result.exception, DataError)
+    assert "is not a Parquet candle file" in str(result.exception)
+    assert out.read_text() == "not parquet\n"
+    bad = download(cli, server, "sqlite:///x.db", 10, "--quiet", "--format", "parquet")
+    assert bad.exit_code == 2
+    assert "a store URL has no file format" in bad.output

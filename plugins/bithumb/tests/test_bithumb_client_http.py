@@ -196,7 +196,8 @@ async def test_the_query_encoder_is_swappable_for_urls_and_hashes_alike(
     sleeps: Sleeps, httpx_mock: HTTPXMock
 ) -> None:
     def plus_style(params: Mapping[str, Any]) -> str:
-        # The official Python sample's style (space -> '+'), one of the §8.3 candidates.
+        # The official Python sample's style (space -> '+'), one of the candidates in
+        # docs/bithumb.md#known-pitfalls.
         return urlencode({k: v for k, v in params.items() if v is not None})
 
     httpx_mock.add_response(method="GET", json=[])

@@ -230,3 +230,44 @@ def test_transport_failures_while_placing_say_whether_the_order_left(
 def test_a_bad_url_is_not_temporary() -> None:
     error = error_from_transport("GET", "/v1/x", httpx.InvalidURL("bad"))
     assert type(error) is ExchangeError
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: nothing listens there
+
+
+def test_an_unreachable_host_is_named_with_what_to_check() -> None:
+    port = _closed_port()
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/v1/candles/minutes/60")
+    except httpx.ConnectError as exc:
+        error = error_from_transport("GET", "/v1/candles/minutes/60", exc)
+    assert isinstance(error, TemporaryExchangeError)
+    assert error.code == CONNECT_ERROR
+    assert str(error) == (
+        f"cannot reach 127.0.0.1:{port} for Bithumb GET /v1/candles/minutes/60 (ConnectError: "
+        "connection refused, so nothing listens on that port): check the network connection "
+        "and exchange.base_url"
+    )
+
+
+def test_a_failed_dns_lookup_says_so() -> None:
+    import socket
+
+    request = httpx.Request("GET", "https://api.bithumb.com/v1/market/all")
+    lookup = socket.gaierror(-2, "Name or service not known")
+    failure = httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+    failure.__cause__ = lookup  # as httpx raises it (through httpcore)
+    error = error_from_transport("GET", "/v1/market/all", failure)
+    assert str(error).startswith(
+        "cannot reach api.bithumb.com for Bithumb GET /v1/market/all (ConnectError: DNS lookup "
+        "failed, so no network or a wrong host name): check"
+    )
+    placing = error_from_transport("POST", "/v2/orders", failure, placing_order=True)
+    assert isinstance(placing, OrderNotSent)
+    assert "cannot reach api.bithumb.com" in str(placing)

@@ -264,7 +264,7 @@ def test_order_filled_with_average_price_and_fee() -> None:
         ({"state": "wait", "executed_volume": "0"}, OrderStatus.OPEN),
         ({"state": "watch", "executed_volume": "0"}, OrderStatus.OPEN),
         ({"state": "cancel", "executed_volume": "0.005"}, OrderStatus.CANCELLED),
-        # An IOC order that filled only in part ends "done" (pitfall 15).
+        # An IOC order that filled only in part ends "done" (docs/bithumb.md#known-pitfalls).
         ({"state": "done", "executed_volume": "0.004"}, OrderStatus.CANCELLED),
         (
             {"state": "done", "ord_type": "price", "volume": None, "price": "10000"},

@@ -1,13 +1,13 @@
-"""The breakout strategy plugin: registration, indicators and signals."""
+"""The breakout strategy plugin: registration, its windows and signals."""
 
 from __future__ import annotations
 
 import random
+from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
-from tradekit_breakout.indicators import RollingMax, RollingSum
 from tradekit_breakout.strategy import BreakoutConfig, BreakoutStrategy
 
 from tradekit.config import ConfigError, structure_config
@@ -45,21 +45,38 @@ def test_config_rejects_out_of_range_values() -> None:
     ]
 
 
-@given(st.lists(st.floats(0, 1e9, allow_nan=False), min_size=1, max_size=200), st.integers(1, 30))
-def test_rolling_max_matches_naive(values: list[float], size: int) -> None:
-    rolling = RollingMax(size)
-    for i, x in enumerate(values):
-        rolling.push(x)
-        assert rolling.value == max(values[max(0, i - size + 1) : i + 1])
-        assert rolling.full == (i + 1 >= size)
-
-
-@given(st.lists(st.integers(0, 10**12), min_size=1, max_size=200), st.integers(1, 30))
-def test_rolling_sum_is_exact(values: list[int], size: int) -> None:
-    rolling = RollingSum(size)
-    for i, x in enumerate(values):
-        rolling.push(x)
-        assert rolling.total == sum(values[max(0, i - size + 1) : i + 1])
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 50), st.integers(0, 20), st.sampled_from([0.0, 0.5, 1.0, 3.0])),
+        min_size=1,
+        max_size=200,
+    ),
+    st.integers(1, 30),
+    st.sampled_from([0.0, 1.0, 1.5, 2.0]),
+)
+@example([(5, 0, 1.0), (5, 0, 1.0)], 1, 0.0)  # a close equal to the window's high: no entry
+@example([(5, 0, 1.0), (6, 0, 1.0)], 1, 1.0)  # a volume equal to factor x mean: no entry
+def test_signals_match_the_rule_computed_naively(
+    rows: list[tuple[int, int, float]], lookback: int, factor: float
+) -> None:
+    """close[i] > max(high[i-lookback..i-1]) and volume[i] > factor * their mean, exactly."""
+    strategy = BreakoutStrategy(BreakoutConfig(lookback=lookback, volume_factor=factor))
+    highs: list[float] = []
+    volumes: list[Fraction] = []
+    for i, (close, extra, volume) in enumerate(rows):
+        bar = Bar(
+            "KRW-BTC", i * H, float(close), float(close + extra), float(close), float(close), volume
+        )
+        signal = strategy.on_bar(bar)
+        window_h, window_v = highs[-lookback:], volumes[-lookback:]
+        expected = (
+            len(highs) >= lookback
+            and close > max(window_h)
+            and Fraction(volume) > Fraction(str(factor)) * sum(window_v) / lookback
+        )
+        assert (signal is not None) == expected, i
+        highs.append(bar.high)
+        volumes.append(Fraction(volume))
 
 
 def test_signal_carries_exit_plan_and_reason() -> None:

@@ -7,6 +7,7 @@ from typing import ClassVar
 import attrs
 from loguru import logger
 
+from tradekit.event_text import describe_event
 from tradekit.events import AccountSnapshot, BarClosed, Event
 
 __all__ = ["LogNotifier"]
@@ -21,7 +22,8 @@ class LogNotifierConfig:
 
 
 class LogNotifier:
-    """Logs every event (bars and account snapshots at DEBUG, the rest at ``level``)."""
+    """Logs every event as one sentence (bars and account snapshots at DEBUG, the rest at
+    ``level``)."""
 
     name: ClassVar[str] = "log"
 
@@ -37,7 +39,7 @@ class LogNotifier:
         # Bars and the per-bar account snapshots would drown the events that matter.
         routine = isinstance(event, BarClosed | AccountSnapshot)
         level = "DEBUG" if routine else self.config.level
-        logger.log(level, "{}: {}", event.kind, event)
+        logger.log(level, "{}", describe_event(event))
 
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -1,4 +1,7 @@
-"""Built-in risk rules: ``position_size`` and ``daily_loss_limit`` (``spec/breakout.md``)."""
+"""Built-in risk rules: ``position_size`` and ``daily_loss_limit``.
+
+Their rules are in ``docs/backtests.md#fills-within-a-bar`` (step 3) and ``#signal`` (sizing).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from tradekit.config import check_range
 from tradekit.events import Event, TradingHalted, TradingResumed
 from tradekit.interfaces import AccountView
 from tradekit.models import OrderIntent, Rejection, floor8
+from tradekit.params import ConfigValueError, check_range
 
 __all__ = [
     "DailyLossLimit",
@@ -20,6 +23,9 @@ __all__ = [
     "PositionSizeConfig",
     "TradingDay",
 ]
+
+
+_DAY_MS = 86_400_000
 
 
 @attrs.frozen
@@ -34,6 +40,10 @@ class PositionSize:
 
     name: ClassVar[str] = "position_size"
     sizes_entries: ClassVar[bool] = True
+    #: The core skips ``on_bar_close`` of a rule that says it does not watch bars.
+    watches_bars: ClassVar[bool] = False
+    #: Sizing never halts trading.
+    halted: bool = False
 
     Config: ClassVar[type[PositionSizeConfig]] = PositionSizeConfig
 
@@ -58,14 +68,27 @@ class PositionSize:
 class TradingDay:
     """Maps UTC millisecond times to calendar days in a time zone, O(1) per call.
 
-    The boundaries of the current day are cached, so the zone is consulted once per day.
+    The boundaries of the current day are cached, so the zone is consulted once per day (and
+    the next day, the usual case in a backtest, costs a single look-up of the zone's offset).
     """
 
     def __init__(self, timezone: str = "Asia/Seoul") -> None:
         self.zone = ZoneInfo(timezone)
         self.start_ms = 0
         self.end_ms = -1
-        self.label = ""
+        self._known = False
+        self._end_offset: timedelta | None = None  # the zone's offset at end_ms
+        self._label = ""
+
+    @property
+    def label(self) -> str:
+        """The current day as ``YYYY-MM-DD`` (empty before the first call)."""
+        if not self._label and self._known:
+            self._label = datetime.fromtimestamp(self.start_ms / 1000, self.zone).date().isoformat()
+        return self._label
+
+    def _offset_at(self, time_ms: int) -> timedelta | None:
+        return datetime.fromtimestamp(time_ms / 1000, self.zone).utcoffset()
 
     def is_new_day(self, time_ms: int) -> bool:
         """Move to the day of ``time_ms``; True when it differs from the previous call's day.
@@ -73,17 +96,24 @@ class TradingDay:
         Days only move forward: a time before the current day (a late bar of another market,
         live) counts as the current day, so a halt is never lifted by a late bar.
         """
-        if self.start_ms <= time_ms < self.end_ms or (self.label and time_ms < self.start_ms):
+        if self.start_ms <= time_ms < self.end_ms or (self._known and time_ms < self.start_ms):
             return False
+        if self._known and time_ms < self.end_ms + _DAY_MS:
+            # Most likely the next day: it starts where the current one ends and lasts 24 h
+            # unless the zone's offset changes during it (daylight saving time).
+            start, end = self.end_ms, self.end_ms + _DAY_MS
+            if time_ms < end and self._offset_at(end) == self._end_offset:
+                self.start_ms, self.end_ms, self._label = start, end, ""
+                return True
         local = datetime.fromtimestamp(time_ms / 1000, self.zone)
-        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        end = (start + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=self.zone)
-        self.start_ms = int(start.timestamp() * 1000)
-        self.end_ms = int(end.timestamp() * 1000)
-        label = start.date().isoformat()
-        changed = label != self.label
-        self.label = label
-        return changed
+        start_local = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        end_local = (start_local + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=self.zone)
+        self.start_ms = int(start_local.timestamp() * 1000)
+        self.end_ms = int(end_local.timestamp() * 1000)
+        self._end_offset = self._offset_at(self.end_ms)
+        self._known = True
+        self._label = ""
+        return True
 
 
 @attrs.frozen
@@ -98,8 +128,6 @@ class DailyLossLimitConfig:
         try:
             ZoneInfo(value)
         except (ValueError, KeyError, OSError):
-            from tradekit.config import ConfigValueError
-
             raise ConfigValueError(
                 "an IANA time zone such as 'Asia/Seoul'", value, "timezone"
             ) from None
@@ -121,6 +149,8 @@ class DailyLossLimit:
         self.limit = config.limit
         self.day = TradingDay(config.timezone)
         self.halted = False
+        #: Why new entries are halted, in words (None while they are not).
+        self.halt_reason: str | None = None
         self.reference: float | None = None
         self.threshold = float("-inf")
         self._last_equity: float | None = None
@@ -129,6 +159,7 @@ class DailyLossLimit:
         """Start from ``equity`` (the first day's reference); with ``time_ms``, in that day."""
         self._last_equity = equity
         self.halted = False
+        self.halt_reason = None
         if time_ms is not None:
             self.day.is_new_day(time_ms)
             self._set_reference(equity)
@@ -139,24 +170,27 @@ class DailyLossLimit:
 
     def on_bar_close(self, time_ms: int, equity: float) -> Event | None:
         """Roll the trading day if needed, then halt when equity is below the threshold."""
+        day = self.day
+        if day.start_ms <= time_ms < day.end_ms and (self.halted or equity >= self.threshold):
+            # The usual bar, within the current day and nothing to halt: runs on every bar.
+            self._last_equity = equity
+            return None
         event: Event | None = None
-        if self.day.is_new_day(time_ms):
+        if day.is_new_day(time_ms):
             self._set_reference(equity if self._last_equity is None else self._last_equity)
             if self.halted:
                 self.halted = False
+                self.halt_reason = None
                 event = TradingResumed(time_ms, self.day.label)
         self._last_equity = equity
         if not self.halted and equity < self.threshold:
             self.halted = True
             assert self.reference is not None
-            return TradingHalted(
-                time_ms,
-                self.day.label,
-                equity,
-                self.reference,
+            self.halt_reason = (
                 f"equity {equity:,.0f} fell more than {self.limit:.2%} below the day's "
-                f"reference {self.reference:,.0f}",
+                f"reference {self.reference:,.0f}"
             )
+            return TradingHalted(time_ms, self.day.label, equity, self.reference, self.halt_reason)
         return event
 
     def check(self, intent: OrderIntent, account: AccountView) -> OrderIntent | Rejection:

@@ -1,4 +1,4 @@
-"""The bar fill model of ``spec/breakout.md`` as an execution port (backtest and paper).
+"""The bar fill model of ``docs/backtests.md#fill-rules`` as an execution port (backtest, paper).
 
 A request with a ``price`` (a stop or take-profit level the bar crossed, decided by the core)
 fills at once at that price; a market request (an entry, a manual or signal exit) waits for
@@ -17,7 +17,7 @@ __all__ = ["BarFillModel"]
 
 
 class BarFillModel:
-    """Simulated fills by the spec's rules; deterministic, no I/O, advances with the bars.
+    """Simulated fills by the fill rules; deterministic, no I/O, advances with the bars.
 
     Args:
         fee_rate: fee per fill, on notional.
@@ -58,7 +58,7 @@ class BarFillModel:
                 self._fill(request, bar.open, bar.time_ms)
 
     def discard(self) -> None:
-        """Drop the requests still waiting (spec: an entry pending at the end is dropped).
+        """Drop the requests still waiting (docs/backtests.md#end-of-data).
 
         Each is reported with no fills and no failure: nothing happened to it.
         """

@@ -1,6 +1,7 @@
 """The decision core: the only code that decides and books, in backtest, paper and live.
 
-For every closed bar it applies ``spec/breakout.md`` step by step:
+For every closed bar it applies the fill rules (``docs/backtests.md#fills-within-a-bar``) step
+by step:
 
 1. orders waiting for this bar fill at its open (the execution port does the filling);
 2. exits against the levels as they stood when the bar opened: gap through the stop, stop
@@ -45,6 +46,7 @@ from tradekit.interfaces import RiskRule, Strategy
 from tradekit.models import (
     Bar,
     ExitPlan,
+    ExitReason,
     Fill,
     OrderIntent,
     PositionState,
@@ -62,12 +64,13 @@ __all__ = [
     "TradingCore",
 ]
 
-STOP_LOSS = "stop_loss"
-TRAILING_STOP = "trailing_stop"
-TAKE_PROFIT = "take_profit"
-END_OF_DATA = "end_of_data"
-MANUAL = "manual"
-SIGNAL = "signal"
+STOP_LOSS = ExitReason.STOP_LOSS
+TRAILING_STOP = ExitReason.TRAILING_STOP
+TAKE_PROFIT = ExitReason.TAKE_PROFIT
+END_OF_DATA = ExitReason.END_OF_DATA
+MANUAL = ExitReason.MANUAL
+SIGNAL = ExitReason.SIGNAL
+#: The reason of every buy order and fill.
 ENTRY = "entry"
 
 #: Signal actions: ``buy`` asks for an entry, ``sell`` closes the market's position.
@@ -79,8 +82,9 @@ SELL = "sell"
 class EngineParams:
     """The account and the simulated venue (``backtest`` / ``paper`` block of the config).
 
-    The defaults reproduce the unrounded fill rules of the spec; a config's ``backtest``
-    block defaults to Bithumb's rules instead (4-decimal quantities, the KRW price grid).
+    The defaults reproduce the unrounded fill rules (``docs/backtests.md#fill-rules``); a
+    config's ``backtest`` block defaults to Bithumb's rules instead (4-decimal quantities, the
+    KRW price grid).
     """
 
     initial_cash: float = 10_000_000.0
@@ -89,7 +93,7 @@ class EngineParams:
     slippage: float = 0.0
     quantity_decimals: int = 8
     price_ticks: tuple[tuple[float, float], ...] | None = None
-    #: Refuse entries the free cash cannot pay for (live always; the spec has no such rule).
+    #: Refuse entries the free cash cannot pay for (live always; the fill rules have no such rule).
     check_cash: bool = False
 
 
@@ -104,7 +108,7 @@ class TradeRecord:
     quantity: float
     cost: float
     proceeds: float
-    exit_reason: str
+    exit_reason: str  # an ExitReason value
 
     @property
     def pnl(self) -> float:
@@ -137,7 +141,7 @@ class TradingCore(Account):
         risk_rules: the risk chain, in config order; at least one must size entries.
         params: cash, fee, minimum order value, slippage, quantity step and price grid.
         emit: receives every event (signals, fills, rejections, halts...).
-        port: where orders are filled; the spec's bar fill model by default.
+        port: where orders are filled; the bar fill model of the fill rules by default.
         rules: quantity step and price grid per market (default: from ``params``).
     """
 
@@ -151,7 +155,7 @@ class TradingCore(Account):
         port: ExecutionPort | None = None,
         rules: Mapping[str, VenueRules] | None = None,
     ) -> None:
-        if not any(getattr(rule, "sizes_entries", False) for rule in risk_rules):
+        if not any(rule.sizes_entries for rule in risk_rules):
             raise ConfigError(
                 "risk: no rule sizes entries; add one such as {use: position_size, fraction: 0.05}"
             )
@@ -181,7 +185,10 @@ class TradingCore(Account):
         # Bound once: the per-bar path looks up no attribute it can avoid.
         self._record_time = self.equity_times.append
         self._record_equity = self.equity_values.append
-        self._on_bar_close = [rule.on_bar_close for rule in self.risk_rules]
+        # A rule that tracks nothing per bar (``watches_bars = False``) is not called per bar.
+        self._on_bar_close = [
+            rule.on_bar_close for rule in self.risk_rules if getattr(rule, "watches_bars", True)
+        ]
         self.exposed_bars = 0
         self.paused = False
         #: Why new entries are refused in every market (e.g. the store is failing), or None.
@@ -379,13 +386,13 @@ class TradingCore(Account):
         if (pos.quantity - part) * price < self.min_order_value:
             self._sell(state, pos, pos.quantity, TAKE_PROFIT, t, price)
             return
-        pos.take_profit_reached = True  # reached when touched, sold or not (spec step 2)
+        pos.take_profit_reached = True  # reached when touched, sold or not (fill rules, step 2)
         if part > 0:
             self._sell(state, pos, part, TAKE_PROFIT, t, price)
 
     def _raise_trailing_stop(self, state: MarketState, pos: OpenPosition) -> None:
         """Raise the stop after the bar's exits were tested: it is armed for the next bar
-        (a stop raised in a bar is first tested in the next one, spec step 2)."""
+        (a stop raised in a bar is first tested in the next one, fill rules step 2)."""
         before = pos.stop
         pos.raise_trailing_stop()
         if self._gridded and pos.stop is not None and pos.stop != before:
@@ -615,7 +622,9 @@ class TradingCore(Account):
             self._carrying = any(st.remainder for st in self._state_list)
             return
         pos.proceeds += net
-        left = round(pos.quantity - fill.quantity, 8)  # spec: the rest is rounded to 8 decimals
+        left = round(
+            pos.quantity - fill.quantity, 8
+        )  # fill rules: the rest is rounded to 8 decimals
         if left > 0 and self.rules[state.market].floor_quantity(left + state.remainder) > 0:
             pos.quantity = left  # a part sold (the take-profit): the position goes on
             return
@@ -665,7 +674,7 @@ class TradingCore(Account):
     # -- helpers ----------------------------------------------------------------------
 
     def _hold(self, state: MarketState) -> None:
-        # Config order, as the spec sums equity: float sums depend on their order.
+        # Config order, as the fill rules sum equity: float sums depend on their order.
         held = self._held
         held.append(state)
         if len(held) > 1:

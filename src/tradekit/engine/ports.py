@@ -1,8 +1,9 @@
 """What the decision core asks of an execution port, and what a port reports back.
 
 The core decides; a port executes. The core hands a port an :class:`OrderRequest`; the port
-fills it (the spec's bar fill model in backtest and paper, real orders live) and reports the
-outcome once through :meth:`OrderSink.on_order_result`: the fills, or why nothing was filled.
+fills it (the bar fill model of docs/backtests.md in backtest and paper, real orders live) and
+reports the outcome once through :meth:`OrderSink.on_order_result`: the fills, or why nothing
+was filled.
 """
 
 from __future__ import annotations

@@ -128,6 +128,7 @@ class OpenPosition:
             take_profit_reached=self.take_profit_reached,
             highest=self.highest,
             last_price=last_price,
+            trailing_stop=self.trailing_stop,
         )
 
 

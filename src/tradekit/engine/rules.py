@@ -39,7 +39,7 @@ class VenueRules:
 
     Attributes:
         quantity_decimals: sizes are multiples of ``10 ** -quantity_decimals`` (Bithumb: 4;
-            8 reproduces the unrounded fill rules of the spec).
+            8 reproduces the unrounded fill rules).
         ticks: ``(lower bound, tick)`` pairs, highest first; None leaves prices unrounded.
     """
 
@@ -52,7 +52,7 @@ class VenueRules:
         return 10.0**-self.quantity_decimals
 
     def floor_quantity(self, quantity: float) -> float:
-        """``quantity`` cut down to the step (with 8 decimals: the spec's ``floor8``)."""
+        """``quantity`` cut down to the step (with 8 decimals: ``floor8`` of the fill rules)."""
         scale = 10.0**self.quantity_decimals
         units = quantity * scale
         # The noise allowance grows with the size: at 3e10 units one float step is 4e-6, so

@@ -122,7 +122,7 @@ def _print_result(summary: dict[str, Any]) -> None:
     table.add_column("figure")
     table.add_column("in-sample", justify="right")
     table.add_column("out-of-sample", justify="right")
-    percent = {"total_return", "max_drawdown", "win_rate", "exposure"}
+    percent = {"total_return", "max_drawdown", "win_rate", "exposure", "benchmark_return"}
     for key, pair in summary["comparison"].items():
         cells = []
         for value in (pair["in_sample"], pair["out_of_sample"]):

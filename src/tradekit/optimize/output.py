@@ -23,6 +23,7 @@ COMPARED = (
     "win_rate",
     "trades",
     "exposure",
+    "benchmark_return",
 )
 
 

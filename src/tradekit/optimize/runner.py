@@ -214,8 +214,8 @@ def _evaluate(search: Search, split: Split, name: str, best: Any) -> dict[str, A
     if best is not None:
         settings = search.settings_for(best.params)
         window["best"] = {"number": best.number, "value": best.value, "params": best.params}
-        window["in_sample"] = search.run(settings, split.train)
+        window["in_sample"] = search.run(settings, split.train, benchmark=True)
         if split.test:
-            window["out_of_sample"] = search.run(settings, split.test)
+            window["out_of_sample"] = search.run(settings, split.test, benchmark=True)
     window["comparison"] = comparison(window["in_sample"], window["out_of_sample"])
     return window

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import attrs
 import yaml
 
+from tradekit.analytics import PriceSeries
 from tradekit.backtest import merge_markets, run_bars
 from tradekit.config import Settings, load_settings, masked, parse_settings
 from tradekit.errors import ConfigError
@@ -174,8 +176,13 @@ class Search:
             splits.append(Split(k + 1, part[:cut], part[cut:]))
         return splits
 
-    def run(self, settings: Settings, bars: Sequence[Bar]) -> dict[str, Any]:
-        """Backtest ``settings`` over ``bars``: the summary figures with the Calmar ratio."""
+    def run(
+        self, settings: Settings, bars: Sequence[Bar], benchmark: bool = False
+    ) -> dict[str, Any]:
+        """Backtest ``settings`` over ``bars``: the summary figures with the Calmar ratio.
+
+        With ``benchmark``, buy-and-hold over the same bars too (``benchmark_return``).
+        """
         result = run_bars(
             bars,
             settings.markets,
@@ -185,7 +192,14 @@ class Search:
             settings.timeframe,
             keep_events=False,
         )
-        return metrics_of(result.summary, settings.timeframe.milliseconds)
+        if benchmark:
+            prices = {market: PriceSeries(market) for market in settings.markets}
+            for market, series in prices.items():
+                deque(series.recording(b for b in bars if b.market == market), maxlen=0)
+            result = attrs.evolve(result, prices=prices)
+        summary = result.summary
+        summary.pop("parameters", None)  # the settings, not a figure; best.yaml has them
+        return metrics_of(summary, settings.timeframe.milliseconds)
 
 
 def load_bars(settings: Settings, host: Any) -> list[Bar]:

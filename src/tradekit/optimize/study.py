@@ -42,7 +42,7 @@ __all__ = [
     "shown_storage",
 ]
 
-INSTALL_HINT = "pip install 'tradekit[optimize]' (or: uv sync --extra optimize)"
+INSTALL_HINT = "pip install 'tradekit-core[optimize]' (or: uv sync --extra optimize)"
 #: Trial states written to trials.csv: every trial that is over.
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 

@@ -2,8 +2,11 @@
 
 Routes: ``GET /health`` (no auth), ``GET /status``, ``GET /positions``, ``GET /orders``,
 ``GET /fills``, ``GET /performance``, ``POST /pause``, ``POST /resume``,
-``POST /positions/{market}/close``, ``GET /metrics`` and the OpenAPI document at ``/schema``.
-Every route but ``/health`` needs ``Authorization: Bearer <token>`` when a token is set.
+``POST /positions/{market}/close``, ``GET /metrics`` and the OpenAPI document at ``/schema``;
+the dashboard at ``GET /`` with ``GET /today`` and ``GET /candles/{market}``
+(:mod:`tradekit.runner.dashboard`).
+Every route but ``/health`` and the dashboard's page and files (which hold no data) needs
+``Authorization: Bearer <token>`` when a token is set.
 
 Errors are JSON ``{"status_code": ..., "detail": "<reason>"}`` (validation errors add
 ``extra``, naming the parameter). A 5xx never carries an exception's text: it may hold a URL or
@@ -51,6 +54,7 @@ from tradekit.events import DailyReport
 from tradekit.markets import MARKET_ID_PATTERN
 from tradekit.models import Fill, Order, OrderStatus, Position
 from tradekit.runner.control import BotControl, BotStatus, NoPosition, UnknownMarket
+from tradekit.runner.dashboard import dashboard_routes
 from tradekit.runner.http_timeout import header_timeout_protocol
 from tradekit.runner.metrics import Metrics
 from tradekit.store import AsyncStore
@@ -130,6 +134,7 @@ class PositionOut(TypedDict):
     take_profit_price: float | None
     take_profit_reached: bool
     highest: float | None
+    trailing_stop: float | None  # distance below ``highest`` once the take-profit was reached
     last_price: float | None
     unrealized_pnl: float
     status: str
@@ -247,6 +252,7 @@ def position_to_dict(position: Position) -> PositionOut:
         "take_profit_price": position.take_profit_price,
         "take_profit_reached": position.take_profit_reached,
         "highest": position.highest,
+        "trailing_stop": position.trailing_stop,
         "last_price": position.last_price,
         "unrealized_pnl": position.unrealized_pnl,
         "status": position.status,
@@ -588,6 +594,9 @@ def create_app(bot: BotControl, *, token: str | None, metrics: Metrics) -> Lites
             resume,
             close_position,
             metrics_text,
+            *dashboard_routes(
+                bot, token_required=token is not None, secured=secured, public={_PUBLIC: True}
+            ),
         ],
         guards=[_token_guard(token) if token is not None else _local_guard],
         openapi_config=OpenAPIConfig(

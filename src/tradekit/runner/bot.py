@@ -1,7 +1,7 @@
 """The bot: the decision core on live bars, with the store, notifiers, control API and metrics.
 
 The core is the same in every mode; only its execution port differs. On paper, fills come
-from the spec's bar fill model (exactly as in a backtest); live, from
+from the bar fill model (docs/backtests.md#fill-rules) (exactly as in a backtest); live, from
 :class:`~tradekit.engine.live_execution.LiveExecution`, which sends real orders through the
 order executor while the core watches its exits on every trade.
 
@@ -22,9 +22,11 @@ import anyio
 from loguru import logger
 
 from tradekit import __version__
+from tradekit.builtin.risk import DailyLossLimit
 from tradekit.engine.core import TradingCore
 from tradekit.engine.live_execution import ORDER_SHUTDOWN_GRACE_S, LiveExecution
 from tradekit.errors import ConfigError, StorageError
+from tradekit.event_text import describe_error
 from tradekit.events import (
     AccountSnapshot,
     EngineStopped,
@@ -35,9 +37,10 @@ from tradekit.events import (
     PositionClosed,
     Resumed,
 )
-from tradekit.runner.control import BotStatus, NoPosition, UnknownMarket
+from tradekit.runner.control import BotStatus, NoPosition, TodayStatus, UnknownMarket
 from tradekit.runner.daily import DailyTracker
 from tradekit.runner.pump import EventPump
+from tradekit.runner.recent_bars import RecentBars
 
 if TYPE_CHECKING:
     from tradekit.config import Settings
@@ -61,7 +64,8 @@ class Bot:
     Args:
         settings: from :func:`tradekit.config.load_settings`.
         exchange: the exchange to use instead of building ``settings.exchange`` (tests).
-        clock: wall clock in UTC milliseconds (tests).
+        clock: the time in UTC milliseconds (tests); default the wall clock, or the
+            exchange's own clock when it has one (a replay: :class:`~tradekit.interfaces.OwnClock`).
     """
 
     def __init__(
@@ -69,7 +73,7 @@ class Bot:
         settings: Settings,
         *,
         exchange: Exchange | None = None,
-        clock: Callable[[], int] = now_ms,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         if settings.mode not in ("paper", "live"):
             raise ConfigError(
@@ -84,6 +88,12 @@ class Bot:
                     [f"exchange: required in {settings.mode} mode (e.g. {{use: bithumb}})"]
                 )
             exchange = settings.exchange.build()
+        if clock is None:
+            from tradekit.interfaces import OwnClock
+
+            clock = now_ms
+            if isinstance(exchange, OwnClock):  # a replay: the market's time is the bot's
+                clock = exchange.clock_for(settings.markets, settings.timeframe)
         from tradekit.engine.executor import OrderExecutor
         from tradekit.runner.metrics import Metrics
 
@@ -109,6 +119,10 @@ class Bot:
             self.execution = LiveExecution(
                 executor, run_id=self.run_id, clock=clock, after_booking=self._after_booking
             )
+            from tradekit.interfaces import OwnClock
+
+            if isinstance(exchange, OwnClock):  # a replay waits for orders, however fast
+                exchange.wait_for_orders(self.execution.wait_idle)
         self.core = TradingCore(
             settings.markets,
             strategy,
@@ -118,6 +132,7 @@ class Bot:
             port=self.execution,
         )
         self.daily = DailyTracker()
+        self.recent_bars = RecentBars(settings.markets)  # for the dashboard's charts
         self.started_ms = clock()
         self.last_bar_ms: dict[str, int] = {}
         self.bars_processed = 0
@@ -150,11 +165,53 @@ class Bot:
     @property
     def halted(self) -> bool:
         """True while a risk rule (the daily loss limit) halts new entries."""
-        return any(getattr(rule, "halted", False) for rule in self.core.risk_rules)
+        return any(rule.halted for rule in self.core.risk_rules)
 
     def positions(self) -> list[Position]:
         """Open positions, marked at each market's last close."""
         return self.core.positions()
+
+    def today(self) -> TodayStatus:
+        """The trading day so far against the daily loss limit, and what holds entries back."""
+        core = self.core
+        equity = core.equity
+        day = self.daily.report(self._clock()) if self.daily.started else None
+        limit = next((r for r in core.risk_rules if isinstance(r, DailyLossLimit)), None)
+        reference = limit.reference if limit is not None else None
+        blocks: list[str] = []
+        if core.paused:
+            blocks.append("paused by the operator: no new entries until resumed")
+        for rule in core.risk_rules:
+            if rule.halted:
+                # halt_reason is the built-in rule's; a plugin's rule may not say why.
+                why = getattr(rule, "halt_reason", None) or "new entries halted"
+                blocks.append(f"{rule.name}: {why}")
+        if core.entries_blocked is not None:
+            blocks.append(core.entries_blocked)
+        entries_allowed = not blocks
+        blocks += [f"{m}: {s.blocked}" for m, s in core.states.items() if s.blocked is not None]
+        start = day.start_equity if day is not None else equity
+        return TodayStatus(
+            trading_day=day.trading_day if day is not None else "",
+            start_equity=start,
+            equity=equity,
+            profit=equity - start,
+            max_drawdown=day.max_drawdown if day is not None else 0.0,
+            trades=day.trades if day is not None else 0,
+            win_rate=day.win_rate if day is not None else None,
+            loss_limit=limit.limit if limit is not None else None,
+            loss_limit_reference=reference,
+            loss_limit_equity=limit.threshold if limit is not None and reference else None,
+            halted=self.halted,
+            entries_allowed=entries_allowed,
+            entry_blocks=blocks,
+        )
+
+    def candles(self, market: str, limit: int) -> list[Bar]:
+        """The last ``limit`` closed bars of ``market`` (warm-up included), oldest first."""
+        if market not in self.core.states:
+            raise UnknownMarket(f"{market} is not traded by this bot")
+        return self.recent_bars.last(market, limit)
 
     def pause(self) -> None:
         """Stop new entries; exits keep working."""
@@ -218,8 +275,9 @@ class Bot:
                     await self._trade()
                     reason = "end of the bar stream"
                 except Exception as exc:
-                    reason = f"error: {type(exc).__name__}: {exc}"
-                    self._emit(ErrorEvent(self._clock(), "engine", reason, fatal=True))
+                    message = describe_error(exc)
+                    reason = f"error: {message}"
+                    self._emit(ErrorEvent(self._clock(), "engine", message, fatal=True))
                     raise
                 finally:
                     with anyio.CancelScope(shield=True):
@@ -249,7 +307,14 @@ class Bot:
 
         assert self.store is not None
         assert self.execution is not None
-        await start_live(self, self.store, self.execution.executor)
+        await start_live(
+            self.core,
+            self.settings,
+            self.exchange,
+            self.pump.emit,
+            self.store,
+            self.execution.executor,
+        )
         self._snapshot_key = self._account_key()
 
     async def _after_booking(self) -> None:
@@ -324,6 +389,7 @@ class Bot:
             for bar in bars:
                 state.strategy.on_bar(bar)
                 state.last_close = bar.close
+            self.recent_bars.extend(bars)
             if bars:
                 start_ms = min(start_ms, bars[-1].time_ms + period)
             if len(bars) < warmup:
@@ -360,6 +426,7 @@ class Bot:
         self._snapshot_if_changed(bar.time_ms)
         self.bars_processed += 1
         self.last_bar_ms[bar.market] = bar.time_ms
+        self.recent_bars.add(bar)
         report = self.daily.on_bar(bar.time_ms, self.core.equity)
         if report is not None:
             self._emit(report)

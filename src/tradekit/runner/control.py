@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 if TYPE_CHECKING:
-    from tradekit.models import Position
+    from tradekit.models import Bar, Position
     from tradekit.store import AsyncStore
 
-__all__ = ["BotControl", "BotStatus", "NoPosition", "UnknownMarket"]
+__all__ = ["BotControl", "BotStatus", "NoPosition", "TodayStatus", "UnknownMarket"]
 
 
 @attrs.frozen
@@ -37,6 +37,29 @@ class BotStatus:
     blocked: dict[str, str] = attrs.field(factory=dict)
 
 
+@attrs.frozen
+class TodayStatus:
+    """The current trading day (Asia/Seoul) against the daily loss limit, for ``GET /today``."""
+
+    trading_day: str  # YYYY-MM-DD; empty before the first bar
+    start_equity: float  # equity at the close of the previous day's last bar
+    equity: float
+    profit: float  # equity - start_equity
+    max_drawdown: float  # fraction, from today's peak
+    trades: int  # round trips closed today
+    win_rate: float | None
+    #: The ``daily_loss_limit`` rule's fraction, reference equity and the equity under which
+    #: it halts new entries (all None without the rule or before its first bar).
+    loss_limit: float | None
+    loss_limit_reference: float | None
+    loss_limit_equity: float | None
+    halted: bool
+    #: False while no market may open a position (paused, halted, store failing).
+    entries_allowed: bool
+    #: Why entries are not taken now, in words; per-market blocks start with the market.
+    entry_blocks: list[str] = attrs.field(factory=list)
+
+
 class UnknownMarket(LookupError):
     """The market is not one the bot trades."""
 
@@ -53,6 +76,15 @@ class BotControl(Protocol):
     def status(self) -> BotStatus: ...
 
     def positions(self) -> list[Position]: ...
+
+    def today(self) -> TodayStatus: ...
+
+    def candles(self, market: str, limit: int) -> list[Bar]:
+        """The last ``limit`` closed bars of ``market`` the bot has seen, oldest first.
+
+        Raises:
+            UnknownMarket: ``market`` is not traded by this bot.
+        """
 
     def pause(self) -> None:
         """Stop new entries (exits keep working). Idempotent."""

@@ -26,7 +26,7 @@ from tradekit.events import (
     TradingHalted,
     TradingResumed,
 )
-from tradekit.models import Bar, Position
+from tradekit.models import Bar, Position, PositionStatus
 from tradekit.runner.control import BotStatus
 
 __all__ = ["BAR_SECONDS_BUCKETS", "Metrics"]
@@ -200,7 +200,7 @@ class Metrics:
 
     def update_positions(self, positions: Iterable[Position]) -> None:
         """Set ``tradekit_position_quantity`` from the open positions (others become 0)."""
-        held = {p.market: p.quantity for p in positions if p.status == "open"}
+        held = {p.market: p.quantity for p in positions if p.status is PositionStatus.OPEN}
         for market in held.keys() - self._quantity_children.keys():
             self._quantity_child(market)
         for market, gauge in self._quantity_children.items():

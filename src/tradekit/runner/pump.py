@@ -20,6 +20,7 @@ from loguru import logger
 
 from tradekit.backoff import backoff_delay
 from tradekit.errors import StorageError
+from tradekit.event_text import describe_event
 from tradekit.events import (
     DailyReport,
     ErrorEvent,
@@ -30,7 +31,7 @@ from tradekit.events import (
     PositionOpened,
     SignalEvent,
 )
-from tradekit.models import Fill, Order
+from tradekit.models import Fill, Order, PositionStatus
 
 if TYPE_CHECKING:
     from tradekit.interfaces import Notifier
@@ -87,7 +88,7 @@ class EventPump:
     def emit(self, event: Event) -> None:
         """Queue ``event`` for the store and then the notifiers (sync; never blocks)."""
         if isinstance(event, ErrorEvent):  # loud in the log too, not only in the events table
-            logger.error("{}: {}", event.source, event.message)
+            logger.error("{}", describe_event(event))
         if self.metrics is not None:
             self.metrics.observe_event(event)
         self._durable.append(_Pending(event))
@@ -241,7 +242,7 @@ class EventPump:
         elif isinstance(event, PositionOpened):
             await store.upsert_position(event.position, event.time_ms)
         elif isinstance(event, PositionClosed):
-            closed = attrs.evolve(event.position, quantity=0.0, status="closed")
+            closed = attrs.evolve(event.position, quantity=0.0, status=PositionStatus.CLOSED)
             await store.upsert_position(closed, event.time_ms)
         elif isinstance(event, DailyReport):
             await store.record_daily_performance(event)

@@ -14,11 +14,17 @@ from loguru import logger
 from tradekit.engine.recovery import take_over
 from tradekit.engine.rules import VenueRules
 from tradekit.events import FillEvent, LiveAccountSnapshot
+from tradekit.interfaces import PlansExits
 from tradekit.models import ExitPlan, Fill, Order
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tradekit.config import Settings
+    from tradekit.engine.core import TradingCore
     from tradekit.engine.executor import OrderExecutor
-    from tradekit.runner.bot import Bot
+    from tradekit.events import Event
+    from tradekit.interfaces import Exchange
     from tradekit.store import AsyncStore
 
 __all__ = ["FALLBACK_EXIT_PLAN", "start_live"]
@@ -27,10 +33,19 @@ __all__ = ["FALLBACK_EXIT_PLAN", "start_live"]
 FALLBACK_EXIT_PLAN = ExitPlan(stop_loss=0.015)
 
 
-async def start_live(bot: Bot, store: AsyncStore, executor: OrderExecutor) -> None:
-    """Reconcile, take over what the exchange holds, and set the core up for live trading."""
-    core = bot.core
-    markets = list(bot.settings.markets)
+async def start_live(
+    core: TradingCore,
+    settings: Settings,
+    exchange: Exchange,
+    emit: Callable[[Event], object],
+    store: AsyncStore,
+    executor: OrderExecutor,
+) -> None:
+    """Reconcile, take over what the exchange holds, and set the core up for live trading.
+
+    ``emit`` sends the fills the takeover books to the event pump, which stores them.
+    """
+    markets = list(settings.markets)
     changed = await executor.reconcile()
     found: list[Fill] = []
     for order in changed:
@@ -41,13 +56,13 @@ async def start_live(bot: Bot, store: AsyncStore, executor: OrderExecutor) -> No
             len(changed),
             len(found),
         )
-    rules = [await bot.exchange.market_rules(m) for m in markets]
+    rules = [await exchange.market_rules(m) for m in markets]
     core.rules.update({r.market: VenueRules(r.quantity_decimals) for r in rules})
     core.min_order_value = max(
-        [bot.settings.paper.min_order_krw, *(float(r.min_order_value) for r in rules)]
+        [settings.paper.min_order_krw, *(float(r.min_order_value) for r in rules)]
     )
     core.fee_rate = max([float(r.taker_fee) for r in rules], default=core.fee_rate)
-    balances = await bot.exchange.balances()
+    balances = await exchange.balances()
     stored_events = await store.events(kind=LiveAccountSnapshot.kind, latest=1)
     snapshot = (
         stored_events[-1]
@@ -69,7 +84,8 @@ async def start_live(bot: Bot, store: AsyncStore, executor: OrderExecutor) -> No
             stored = await store.order(cid)
             if stored is not None:
                 orders[cid] = stored
-    plan = getattr(core.states[markets[0]].strategy, "exit_plan", None)
+    strategy = core.states[markets[0]].strategy
+    plan = strategy.exit_plan if isinstance(strategy, PlansExits) else None
     taken = take_over(
         markets=markets,
         positions=snapshot.positions if snapshot is not None else (),
@@ -84,7 +100,7 @@ async def start_live(bot: Bot, store: AsyncStore, executor: OrderExecutor) -> No
     for note in taken.notes:
         logger.warning(note)
     for fill in found:  # booked by the takeover: now stored
-        bot.pump.emit(FillEvent(fill.time_ms, fill, core.cash, core.equity))
+        emit(FillEvent(fill.time_ms, fill, core.cash, core.equity))
     for market, why in taken.blocked.items():
         core.block(market, why)
     for order in await store.reconcile_candidates():

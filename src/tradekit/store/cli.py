@@ -20,7 +20,7 @@ def storage_url(config: Path) -> str:
     Raises:
         ConfigError: the config file is invalid.
     """
-    from tradekit.cli import load_config
+    from tradekit.cli_config import load_config
 
     url: str = load_config(config).storage.url
     return url

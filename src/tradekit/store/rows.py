@@ -27,6 +27,7 @@ from tradekit.models import (
     OrderStatus,
     OrderType,
     Position,
+    PositionStatus,
     Side,
     Signal,
     Timeframe,
@@ -228,7 +229,7 @@ def position_to_row(position: Position, updated_ms: int, run_id: str | None = No
         "take_profit": _money(position.take_profit_price),
         "take_profit_reached": position.take_profit_reached,
         "highest": _money(position.highest),
-        "status": position.status,
+        "status": position.status.value,
         "updated_ms": updated_ms,
     }
 
@@ -245,7 +246,7 @@ def position_from_row(row: Mapping[Any, Any]) -> Position:
         take_profit_reached=bool(row["take_profit_reached"]),
         highest=_opt(row["highest"]),
         last_price=_opt(row["last_price"]),
-        status=row["status"],
+        status=PositionStatus(row["status"]),
     )
 
 

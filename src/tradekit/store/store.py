@@ -32,7 +32,16 @@ from tradekit import __version__
 from tradekit.backoff import backoff_delay
 from tradekit.errors import StorageError
 from tradekit.events import DailyReport, Event
-from tradekit.models import Bar, Fill, Order, OrderStatus, Position, Signal, Timeframe
+from tradekit.models import (
+    Bar,
+    Fill,
+    Order,
+    OrderStatus,
+    Position,
+    PositionStatus,
+    Signal,
+    Timeframe,
+)
 from tradekit.store import rows, tables
 from tradekit.store.engine import SQLITE_BEGIN, make_engine, safe_url
 from tradekit.store.schema import check_schema
@@ -467,7 +476,7 @@ class Store:
         t = tables.positions
         stmt = sa.select(t).order_by(t.c.entry_time_ms, t.c.id)
         if not include_closed:
-            stmt = stmt.where(t.c.status == "open")
+            stmt = stmt.where(t.c.status == PositionStatus.OPEN.value)
         return self._read(
             "read positions",
             lambda c: [rows.position_from_row(r._mapping) for r in c.execute(stmt)],

@@ -1,4 +1,8 @@
-"""pytest fixtures for plugin authors (registered through the ``pytest11`` entry point).
+"""pytest fixtures for plugin authors, loaded on request.
+
+Ask for them in your project's top-level ``conftest.py``:
+``pytest_plugins = ["tradekit.testing.pytest_plugin"]``.
+
 
 * ``tradekit_plugins``: a fresh :class:`~tradekit.plugins.PluginHost` with every installed
   plugin loaded.

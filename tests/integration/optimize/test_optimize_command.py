@@ -105,7 +105,9 @@ def test_outputs_and_best_yaml_reproduce_the_best_trial(
     train_config.write_text(yaml.safe_dump(best_config), encoding="utf-8")
     run = tradekit("backtest", train_config, "--output", tmp_path / "bt-train", "--quiet")
     assert run.returncode == 0, run.stderr
-    assert read_summary(tmp_path / "bt-train")["sharpe"] == best["value"]
+    in_sample_backtest = read_summary(tmp_path / "bt-train")
+    assert in_sample_backtest["sharpe"] == best["value"]
+    assert in_sample_backtest["benchmark_return"] == ins["benchmark_return"] is not None
 
 
 def test_same_seed_same_trials_and_min_trades_prunes(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tradekit.hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    from tradekit.interfaces import Strategy
+
 
 @hookimpl
-def register_strategies() -> list[type[Any]]:
+def register_strategies() -> list[type[Strategy]]:
     from tradekit_momentum.strategy import Momentum
 
     return [Momentum]

@@ -1,9 +1,11 @@
-"""API 2.0 request signing: the query string, its SHA-512 hash and the HS256 JWT (reference §3).
+"""API 2.0 request signing: the query string, its SHA-512 hash and the HS256 JWT.
 
-The query-string builder is the one piece the reference could not pin down for values outside
-``[A-Za-z0-9-_.]`` (§8.3), so it is a single function that :class:`~tradekit_bithumb.client.
-BithumbClient` takes as a parameter; the URL that is sent and the string that is hashed always
-come from the same call.
+The rules are in docs/bithumb.md#authentication.
+
+The query-string builder is the one piece nobody could pin down for values outside
+``[A-Za-z0-9-_.]`` (docs/bithumb.md#known-pitfalls), so it is a single function that
+:class:`~tradekit_bithumb.client.BithumbClient` takes as a parameter; the URL that is sent and
+the string that is hashed always come from the same call.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ __all__ = [
 
 QueryEncoder = Callable[[Mapping[str, Any]], str]
 
-# JavaScript encodeURIComponent leaves these alone; ccxt (whose output the reference's test
+# JavaScript encodeURIComponent leaves these alone; ccxt (whose output the documented test
 # vectors come from) escapes that way, so a space becomes %20, not "+".
 _URI_SAFE = "-_.!~*'()"
 

@@ -2,7 +2,8 @@
 
 Pure and synchronous: :class:`CandleBuilder` does no I/O and keeps one partial bar per market,
 so each trade costs O(1). Intervals without trades produce no bar, exactly like Bithumb's REST
-candles (reference §1.2 "Gaps"); callers that want a bar per interval forward-fill themselves.
+candles (docs/bithumb.md#candles, "gaps"); callers that want a bar per interval forward-fill
+themselves.
 """
 
 from __future__ import annotations

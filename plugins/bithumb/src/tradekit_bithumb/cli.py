@@ -95,8 +95,15 @@ def markets_command(as_json: bool, base_url: str) -> None:
     "--output",
     "-o",
     required=True,
-    help="CSV file (continued after its last bar if it exists) or a store URL "
+    help="CSV or Parquet file (continued after its last bar if it exists) or a store URL "
     "such as sqlite:///candles.db.",
+)
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["csv", "parquet"]),
+    default=None,
+    help="File format; default: Parquet for a .parquet or .pq OUTPUT, else CSV.",
 )
 @_base_url_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -106,6 +113,7 @@ def download_command(
     since: str,
     until: str | None,
     output: str,
+    file_format: str | None,
     base_url: str,
     quiet: bool,
 ) -> None:
@@ -129,7 +137,9 @@ def download_command(
     problem = market_id_problem("MARKET", market)
     if problem is not None:  # it names files and store rows: nothing odd gets that far
         raise click.BadParameter(problem.removeprefix("MARKET: "), param_hint="MARKET")
-    sink = open_sink(output, market, tf)
+    if file_format is not None and "://" in output:
+        raise click.BadParameter("a store URL has no file format", param_hint="--format")
+    sink = open_sink(output, market, tf, file_format)
 
     async def run(report: Any) -> int:
         exchange = BithumbExchange(BithumbConfig(base_url=base_url))

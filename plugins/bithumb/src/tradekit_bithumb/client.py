@@ -64,8 +64,8 @@ from tradekit_bithumb.ratelimit import Category, RateLimiter
 
 __all__ = ["MAX_CANDLES", "Backoff", "BithumbClient", "candle_path"]
 
-MAX_CANDLES = 200  # per candle request (reference §1.2)
-MAX_TICKER_MARKETS = 200  # per ticker request (pitfall 11)
+MAX_CANDLES = 200  # per candle request (docs/bithumb.md#candles)
+MAX_TICKER_MARKETS = 200  # per ticker request (docs/bithumb.md#known-pitfalls)
 MINUTE_UNITS = (1, 3, 5, 10, 15, 30, 60, 240)
 _DAY_MS = 86_400_000
 _WEEK_MS = 7 * _DAY_MS

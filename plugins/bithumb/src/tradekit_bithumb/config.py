@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 import attrs
 
-from tradekit.config import ConfigValueError, check_range, secret_field
 from tradekit.errors import ConfigError
+from tradekit.params import ConfigValueError, check_range, secret_field
 from tradekit_bithumb import DEFAULT_BASE_URL, DEFAULT_WS_URL
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_WS_URL", "BithumbConfig", "RateLimits"]

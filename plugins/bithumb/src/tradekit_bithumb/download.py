@@ -1,4 +1,4 @@
-"""Resumable candle downloads to a CSV file or a tradekit store.
+"""Resumable candle downloads to a CSV or Parquet file or a tradekit store.
 
 Candles are fetched in windows moving forward in time, each paginated backwards by the
 client, and every window is written before the next is asked for: an interrupted download
@@ -21,7 +21,15 @@ from tradekit.models import Bar, Timeframe, decimal_str
 from tradekit_bithumb.client import MAX_CANDLES
 from tradekit_bithumb.exchange import BithumbExchange
 
-__all__ = ["CSV_HEADER", "CandleSink", "CsvSink", "StoreSink", "download_candles", "open_sink"]
+__all__ = [
+    "CSV_HEADER",
+    "CandleSink",
+    "CsvSink",
+    "ParquetSink",
+    "StoreSink",
+    "download_candles",
+    "open_sink",
+]
 
 # The built-in CSV candle reader's format (tradekit.builtin.csv_source), as in examples/data.
 CSV_HEADER = ("timestamp", "open", "high", "low", "close", "volume")
@@ -127,6 +135,36 @@ def _last_line(path: Path) -> tuple[int, str | None]:
     return line_start, stripped[cut + 1 :].decode("utf-8", "replace").strip()
 
 
+class ParquetSink:
+    """A Parquet file with the columns of the CSV format (``timestamp`` in UTC milliseconds).
+
+    Each window rewrites the file with the new rows at the end (Parquet cannot be appended
+    to), through a temporary file: an interrupted download leaves the file as it was after
+    the last whole window.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def last_time(self) -> int | None:
+        """The last row's timestamp.
+
+        Raises:
+            DataError: the file exists but is not a candle file in Parquet.
+        """
+        from tradekit.builtin.parquet_candles import last_parquet_time
+
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return None
+        return last_parquet_time(self.path)
+
+    def write(self, bars: Sequence[Bar]) -> None:
+        """Add bars at the end of the file (created if missing)."""
+        from tradekit.builtin.parquet_candles import write_parquet_candles
+
+        write_parquet_candles(self.path, bars)
+
+
 class StoreSink:
     """A tradekit store (``sqlite:///candles.db``, ``postgresql://...``), via ``save_bars``."""
 
@@ -149,15 +187,20 @@ class StoreSink:
         save_bars(self.url, self.timeframe, bars)
 
 
-def open_sink(output: str, market: str, timeframe: Timeframe) -> CandleSink:
-    """A store sink for a database URL, else a CSV file sink."""
+def open_sink(
+    output: str, market: str, timeframe: Timeframe, file_format: str | None = None
+) -> CandleSink:
+    """A store sink for a database URL, else a file sink: Parquet when ``file_format`` is
+    ``parquet`` (or, without it, for a ``.parquet`` / ``.pq`` name), else CSV."""
     if "://" in output:
         from tradekit.store.candles import is_store_url
 
         if not is_store_url(output):
             raise DataError(f"--output {output!r}: not a CSV path nor a usable database URL")
         return StoreSink(output, market, timeframe)
-    return CsvSink(Path(output))
+    if file_format is None:
+        file_format = "parquet" if output.lower().endswith((".parquet", ".pq")) else "csv"
+    return ParquetSink(Path(output)) if file_format == "parquet" else CsvSink(Path(output))
 
 
 async def download_candles(

@@ -1,8 +1,8 @@
 """Bithumb answers and transport failures -> the tradekit exception tree.
 
 Errors arrive as ``{"error": {"name": ..., "message": ...}}`` where ``name`` may be a string
-or a number (reference §1). Messages name the request by method and path only: never headers
-(the Authorization token) nor secrets.
+or a number (docs/bithumb.md#numbers-and-errors). Messages name the request by method and path
+only: never headers (the Authorization token) nor secrets.
 
 A request that places an order (``placing_order=True``) is classified by what it proves about
 the order, because the connector sends it once and the caller decides what to do next:
@@ -36,6 +36,7 @@ from tradekit.errors import (
     RateLimited,
     TemporaryExchangeError,
 )
+from tradekit.network import unreachable
 
 __all__ = [
     "AUTH_ERRORS",
@@ -52,8 +53,8 @@ __all__ = [
     "parse_retry_after",
 ]
 
-# 401 names (reference §3.6 and "API 주요 에러 코드"); a key without permission or from a
-# non-whitelisted IP also ends here (pitfall 10).
+# 401 names (docs/bithumb.md#authentication and "API 주요 에러 코드"); a key without permission
+# or from a non-whitelisted IP also ends here.
 AUTH_ERRORS = frozenset(
     {
         "jwt_verification",
@@ -68,7 +69,7 @@ AUTH_ERRORS = frozenset(
         "unauthorized",
     }
 )
-# Business-rule refusals of an order: never worth retrying (pitfalls 4 and 16).
+# Business-rule refusals of an order: never worth retrying (docs/bithumb.md#known-pitfalls).
 REJECT_PREFIXES = (
     "invalid_price",
     "invalid_volume",
@@ -213,6 +214,9 @@ def error_from_transport(
     """
     reason = _clip(str(exc)) or "no details"
     text = f"Bithumb {method} {path}: {type(exc).__name__}: {reason}"
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        # Said so a user can act on it: which host, why, and which setting names it.
+        text = unreachable(_host(exc), exc, "exchange.base_url", f"Bithumb {method} {path}")
     if isinstance(exc, _NOT_SENT_TRANSPORT):
         code = POOL_TIMEOUT if isinstance(exc, httpx.PoolTimeout) else CONNECT_ERROR
         if placing_order:
@@ -227,6 +231,15 @@ def error_from_transport(
         return TemporaryExchangeError(text, code="network_error")
     # InvalidURL, decoding errors and the like are bugs or bad configuration, not weather.
     return ExchangeError(text, code=type(exc).__name__)
+
+
+def _host(exc: httpx.HTTPError) -> str:
+    """The host a request went to (with a port other than the scheme's default)."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # raised without a request (tests)
+        return "the Bithumb API"
+    return f"{url.host}:{url.port}" if url.port else url.host
 
 
 def order_state_unknown(text: str) -> OrderStateUnknown:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tradekit.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import click
 
+    from tradekit.interfaces import Exchange
+
 
 @hookimpl
-def register_exchanges() -> list[type[Any]]:
+def register_exchanges() -> list[type[Exchange]]:
     from tradekit_bithumb.exchange import BithumbExchange
 
     return [BithumbExchange]

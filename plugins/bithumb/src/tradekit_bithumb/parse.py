@@ -1,7 +1,8 @@
 """Bithumb JSON -> tradekit values, validated at the edge (design rule 5).
 
 Public endpoints send JSON numbers, private ones decimal strings, and recorded samples show
-both (reference §1, §7): every numeric field accepts either and goes through ``Decimal(str(x))``.
+both (docs/bithumb.md#numbers-and-errors): every numeric field accepts either and goes through
+``Decimal(str(x))``.
 A malformed answer raises :class:`~tradekit.errors.ExchangeError` (code
 ``malformed_response``) naming the field and value; listings where one bad row should not
 hide the rest (markets, recent trades) skip it with a log line instead.
@@ -86,7 +87,8 @@ class OrderBook:
 class OrderChance:
     """Fees and limits of one market for this account (``GET /v1/orders/chance``).
 
-    The layout is the Upbit twin's (reference §2.2, uncertain), so every field is optional.
+    The layout is the Upbit twin's (docs/bithumb.md#order-chance, uncertain), so every field is
+    optional.
     """
 
     market: str
@@ -120,7 +122,8 @@ def to_decimal(value: Any, field: str, source: str) -> Decimal:
     """
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise _bad(source, field, "a number", value)
-    # Legacy payloads wrote thousands separators ("1,115.0508", pitfall 6); harmless to drop.
+    # Legacy payloads wrote thousands separators ("1,115.0508", docs/bithumb.md#known-pitfalls);
+    # harmless to drop.
     text = value.strip().replace(",", "") if isinstance(value, str) else str(value)
     try:
         number = Decimal(text)
@@ -178,7 +181,7 @@ def parse_time(value: Any, field: str, source: str, *, naive_zone: timezone = KS
 
     Strings with an offset (order ``created_at`` carries ``+09:00``) are exact; naive ones are
     read in ``naive_zone``: KST by default, because Bithumb's naive times are KST except the
-    fields whose names end in ``_utc`` (reference §7).
+    fields whose names end in ``_utc`` (docs/bithumb.md#candles).
     """
     if not isinstance(value, str) or not value:
         raise _bad(source, field, "an ISO date-time", value)
@@ -194,7 +197,7 @@ def parse_time(value: Any, field: str, source: str, *, naive_zone: timezone = KS
 def kst_naive(time_ms: int) -> str:
     """``YYYY-MM-DDTHH:MM:SS`` in KST without an offset: the only ``to`` format candles accept.
 
-    The official kit reports HTTP 400 for a ``Z`` or ``+09:00`` suffix (reference §1.2).
+    The official kit reports HTTP 400 for a ``Z`` or ``+09:00`` suffix (docs/bithumb.md#candles).
     """
     return datetime.fromtimestamp(time_ms / 1000, KST).strftime(_NAIVE_FORMATS[0])
 
@@ -413,8 +416,8 @@ def _status(state: str, volume: Decimal | None, executed: Decimal, where: str) -
     if state == "cancel":
         return OrderStatus.CANCELLED
     if state == "done":
-        # An IOC or FOK order that filled in part also ends "done" (pitfall 15): the rest
-        # was cancelled, so only a complete fill is FILLED.
+        # An IOC or FOK order that filled in part also ends "done" (docs/bithumb.md#known-pitfalls):
+        # the rest was cancelled, so only a complete fill is FILLED.
         if volume is not None and executed < volume:
             return OrderStatus.CANCELLED
         return OrderStatus.FILLED
@@ -474,7 +477,7 @@ def parse_order(
         updated_ms=now_ms if now_ms is not None else int(time.time() * 1000),
         exchange_order_id=uuid,
         executed_volume=float(executed),
-        # No average-price field exists: executed_funds / executed_volume (reference §2.4).
+        # No average-price field exists: executed_funds / executed_volume (docs/bithumb.md#orders).
         average_price=float(funds / executed) if funds is not None and executed > 0 else None,
         fee=float(_optional_decimal(item, "paid_fee", where) or 0),
         reason=reason,

@@ -1,7 +1,7 @@
 """Client-side rate limiting: one async token bucket per API category.
 
 Bithumb counts requests per category (public, private, order) and blocks a category for a
-while when it is exceeded, failed calls included (reference §6, pitfall 14); waiting a few
+while when it is exceeded, failed calls included (docs/bithumb.md#trading-rules); waiting a few
 milliseconds here is much cheaper than a ban.
 """
 

@@ -26,7 +26,8 @@ __all__ = [
     "tick_table_for",
 ]
 
-# KRW market price units (호가단위), reference §6: (lower bound, tick), highest band first.
+# KRW market price units (호가단위), docs/bithumb.md#trading-rules: (lower bound, tick), highest
+# band first.
 # Bithumb has changed this table several times; ``tick_table`` in the config replaces it.
 KRW_TICK_TABLE: tuple[tuple[Decimal, Decimal], ...] = (
     (Decimal(1_000_000), Decimal(1000)),
@@ -41,7 +42,7 @@ KRW_TICK_TABLE: tuple[tuple[Decimal, Decimal], ...] = (
     (Decimal(1), Decimal("0.001")),
     (Decimal(0), Decimal("0.0001")),
 )
-# Markets quoted in a coin (BTC-, USDT-) are not covered by the reference; 8 decimals is the
+# Markets quoted in a coin (BTC-, USDT-) are not covered by docs/bithumb.md; 8 decimals is the
 # finest unit Bithumb accepts anywhere, so it never produces an off-grid price by itself.
 _COIN_TICK_TABLE: tuple[tuple[Decimal, Decimal], ...] = ((Decimal(0), Decimal("0.00000001")),)
 # Bithumb's default rate for makers and takers (ccxt, the official kit); accounts may differ.

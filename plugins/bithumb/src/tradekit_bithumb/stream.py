@@ -1,12 +1,13 @@
 """Public trades from Bithumb's v1 WebSocket, kept alive across drops.
 
-:class:`TradeStream` subscribes to ``trade`` (and optionally ``ticker``) messages (reference
-§5.1), reconnects with exponential backoff and jitter, resubscribes (the server keeps no state
-across connections), treats a silent connection as dropped, skips malformed messages with a log
-line and drops trades it has already yielded. A trade stamped more than a few seconds ahead of
-the local clock is malformed too: one such trade would otherwise open a bar hours ahead and make
-every real trade after it "late". Connection callbacks report the periods in which trades may
-have been missed, so a consumer can backfill them over REST.
+:class:`TradeStream` subscribes to ``trade`` (and optionally ``ticker``) messages
+(docs/bithumb.md#websocket-stream), reconnects with exponential backoff and jitter, resubscribes
+(the server keeps no state across connections), treats a silent connection as dropped, skips
+malformed messages with a log line and drops trades it has already yielded. A trade stamped
+more than a few seconds ahead of the local clock is malformed too: one such trade would
+otherwise open a bar hours ahead and make every real trade after it "late". Connection callbacks
+report the periods in which trades may have been missed, so a consumer can backfill them over
+REST.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -31,6 +33,7 @@ from websockets.uri import parse_uri
 
 from tradekit.backoff import backoff_delay
 from tradekit.models import Side, Trade
+from tradekit.network import connect_failure
 
 __all__ = ["StreamStats", "TradeStream", "wall_clock_ms"]
 
@@ -301,7 +304,15 @@ class TradeStream:
                 ping_timeout=self.ping_timeout,
                 close_timeout=2,
             )
-        except (OSError, TimeoutError, WebSocketException) as exc:
+        except (OSError, TimeoutError) as exc:
+            # Which host, why, and which setting names it: something a user can act on.
+            host = urlsplit(self.ws_url).netloc or self.ws_url
+            self._drop(
+                f"cannot connect to {host} ({type(exc).__name__}: {connect_failure(exc)}): "
+                "check the network connection and exchange.ws_url"
+            )
+            return
+        except WebSocketException as exc:
             self._drop(f"cannot connect: {exc!r}")
             return
         if self._closed:  # aclose() ran while connecting
@@ -320,7 +331,8 @@ class TradeStream:
         logger.debug("bithumb ws: connected to {}, subscribed to {}", self.ws_url, self.markets)
 
     def _subscription(self) -> str:
-        # A fresh ticket per connection; several types may share one request (reference §5.1).
+        # A fresh ticket per connection; several types may share one request
+        # (docs/bithumb.md#websocket-stream).
         request: list[dict[str, Any]] = [{"ticket": f"tradekit-{uuid.uuid4()}"}]
         request.append({"type": "trade", "codes": list(self.markets)})
         if self.include_ticker:
@@ -533,7 +545,10 @@ def _code(message: dict[str, Any]) -> str:
 
 
 def _number(message: dict[str, Any], key: str) -> float:
-    """A finite number sent as a JSON number or a decimal string (both occur, reference §7)."""
+    """A finite number sent as a JSON number or a decimal string (both occur).
+
+    See docs/bithumb.md#numbers-and-errors.
+    """
     if key not in message:
         raise _Malformed(f"missing {key!r}")
     value = message[key]
@@ -560,7 +575,8 @@ def _millis(message: dict[str, Any], key: str) -> int:
     if number <= 0 or number != int(number):
         raise _Malformed(f"{key} must be a positive whole number of ms, got {message[key]!r}")
     millis = int(number)
-    # Some Bithumb timestamps carry microseconds (16 digits); keep the first 13 (reference §5.1).
+    # Some Bithumb timestamps carry microseconds (16 digits); keep the first 13
+    # (docs/bithumb.md#websocket-stream).
     return millis // 1000 if millis >= _MICROSECONDS else millis
 
 

@@ -14,8 +14,8 @@ import attrs
 import httpx
 from loguru import logger
 
-from tradekit.config import check_range, secret_field
 from tradekit.events import Event
+from tradekit.params import ConfigValueError, check_range, secret_field
 from tradekit_slack.messages import format_event
 
 __all__ = ["SlackNotifier"]
@@ -35,8 +35,6 @@ class SlackConfig:
     @webhook_url.validator
     def _url(self, _attr: object, value: str) -> None:
         if not value.startswith(("https://", "http://")):
-            from tradekit.config import ConfigValueError
-
             raise ConfigValueError(
                 "an https:// webhook URL", "***" if value else value, "webhook_url"
             )

@@ -1,6 +1,6 @@
 """JWT (HS256) verification as Bithumb API 2.0 does it, for the fake server.
 
-Rules from the reference notes §3: ``Authorization: Bearer <jwt>``; claims ``access_key``,
+Rules from docs/bithumb.md#authentication: ``Authorization: Bearer <jwt>``; claims ``access_key``,
 ``nonce``, ``timestamp`` (ms) and, when the request has parameters, ``query_hash`` (hex SHA-512 of
 the query string) with ``query_hash_alg`` ``"SHA512"``.
 """
@@ -34,9 +34,9 @@ class AuthError(Exception):
 def query_strings_for_body(body: dict[str, Any]) -> set[str]:
     """The strings a client may have hashed for a JSON body.
 
-    The reference says the hash covers ``k1=v1&k2=v2`` built from the body in its key order,
-    but clients escape values differently (§8.3). For plain ASCII values all candidates agree;
-    for others the fake accepts any of the three common encodings rather than guess.
+    The hash covers ``k1=v1&k2=v2`` built from the body in its key order, but clients escape
+    values differently (docs/bithumb.md#known-pitfalls). For plain ASCII values all candidates
+    agree; for others the fake accepts any of the three common encodings rather than guess.
     """
     pairs = list(_flatten(body))
     return {
@@ -116,7 +116,7 @@ class JwtVerifier:
 
     def _decode(self, token: str) -> dict[str, Any]:
         # Checked by hand rather than with PyJWT: PyJWT warns about HMAC keys shorter than 32
-        # bytes, and real Bithumb secrets (and the reference's test vectors) may be that short.
+        # bytes, and real Bithumb secrets (and the documented test vectors) may be that short.
         parts = token.split(".")
         if len(parts) != 3:
             raise AuthError("jwt_verification", "malformed JWT: expected three segments")

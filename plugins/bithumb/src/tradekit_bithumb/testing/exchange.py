@@ -408,7 +408,10 @@ class Exchange:
             return rows
 
     def chance(self, market: str) -> dict[str, Any]:
-        """The ``GET /v1/orders/chance`` object (layout of the Upbit twin, see reference §2.2)."""
+        """The ``GET /v1/orders/chance`` object in the Upbit twin's layout.
+
+        See docs/bithumb.md#order-chance.
+        """
         with self.lock:
             info = self._require_market(market, status=400)
             fee = fmt(self.fee_rate)

@@ -1,6 +1,7 @@
 """JSON shapes the fake server sends: public REST bodies and WebSocket stream messages.
 
-Public numbers are JSON numbers (the reference notes §1); field names follow §1.2-§1.5 and §5.1.
+Public numbers are JSON numbers (docs/bithumb.md#numbers-and-errors); field names follow
+docs/bithumb.md#candles and #websocket-stream.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from tradekit_bithumb.testing.exchange import DAY_MS, Candle, CandleUnit, Ticker, Trade
 from tradekit_bithumb.testing.rules import KST, krw_tick, public_number
 
-# SIMPLE-format abbreviations (the reference lists the ticker ones; the rest follow the Upbit twin).
+# SIMPLE-format abbreviations (Bithumb documents the ticker ones; the rest follow the Upbit twin).
 SIMPLE_KEYS: dict[str, dict[str, str]] = {
     "common": {"type": "ty", "code": "cd", "timestamp": "tms", "stream_type": "st"},
     "ticker": {

@@ -1,4 +1,8 @@
-"""pytest plugin: the ``fake_bithumb`` fixture (registered through the ``pytest11`` entry point)."""
+"""pytest plugin: the ``fake_bithumb`` fixture, loaded on request.
+
+Ask for it in your project's top-level ``conftest.py``:
+``pytest_plugins = ["tradekit_bithumb.testing.pytest_plugin"]``.
+"""
 
 from __future__ import annotations
 

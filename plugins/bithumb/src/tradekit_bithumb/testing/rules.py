@@ -7,8 +7,8 @@ from decimal import Decimal, InvalidOperation
 
 KST = timezone(timedelta(hours=9), "KST")
 
-# (lower bound, tick) from the reference's tick table (§6), highest band first. Written out
-# again on purpose rather than imported from the connector: the fake is the connector's
+# (lower bound, tick) from the tick table of docs/bithumb.md#trading-rules, highest band first.
+# Written out again on purpose rather than imported from the connector: the fake is the connector's
 # independent check, so a wrong band in one of them makes a test fail instead of agreeing.
 KRW_TICKS: tuple[tuple[Decimal, Decimal], ...] = (
     (Decimal(1_000_000), Decimal(1000)),

@@ -381,7 +381,7 @@ class FakeBithumb:
                 "127.0.0.1",
                 0,
                 process_request=_only_ws_path,
-                # Bithumb does not ping clients; clients ping it (reference §5.1).
+                # Bithumb does not ping clients; clients ping it (docs/bithumb.md#websocket-stream).
                 ping_interval=None,
                 # Keep stop() quick even when a client never answers the close frame.
                 close_timeout=1,
@@ -726,7 +726,8 @@ def _int(params: Params, key: str, *, default: int, low: int, high: int) -> int:
 
 
 def _parse_candle_to(text: str) -> int:
-    # Naive KST only: the official kit reports HTTP 400 for a 'Z' or an offset (reference §1.2).
+    # Naive KST only: the official kit reports HTTP 400 for a 'Z' or an offset
+    # (docs/bithumb.md#candles).
     for pattern in _CANDLE_TO_FORMATS:
         try:
             moment = datetime.strptime(text, pattern)

@@ -1,7 +1,8 @@
 """The fake public WebSocket (``/websocket/v1``): subscriptions, snapshots, realtime messages.
 
-Subscription format (reference §5.1): one JSON array holding a ``{"ticket": ...}`` object, one
-or more ``{"type": "ticker"|"trade"|"orderbook", "codes": [...]}`` objects and optionally
+Subscription format (docs/bithumb.md#websocket-stream): one JSON array holding a
+``{"ticket": ...}`` object, one or more
+``{"type": "ticker"|"trade"|"orderbook", "codes": [...]}`` objects and optionally
 ``{"format": "DEFAULT"|"SIMPLE"}``. A new subscription replaces the previous one. The text
 message ``PING`` is answered with ``{"status":"UP"}``; WebSocket ping frames are answered by the
 websockets library itself.
@@ -81,7 +82,7 @@ def parse_subscription(text: str) -> Subscription:
                 "INVALID_PARAM", "codes must be upper-case strings like KRW-BTC"
             )
         types[kind] = frozenset(codes)
-        # The docs spell these two ways (reference §5.1); accept both.
+        # The docs spell these two ways (docs/bithumb.md#websocket-stream); accept both.
         if item.get("is_only_snapshot") or item.get("isOnlySnapshot"):
             only_snapshot.add(kind)
         if item.get("is_only_realtime") or item.get("isOnlyRealtime"):

@@ -1,0 +1,92 @@
+"""The CSV files of a backtest: ``fills.csv`` and ``equity.csv``, written by pyarrow.
+
+Both start with ``time_ms`` (UTC milliseconds) and ``time`` (the same instant as ISO 8601,
+``2020-09-13T12:00:00.000Z``). Numbers are written with the shortest digits that read back as
+the same float (full precision, as ``docs/backtests.md#output-files`` requires; a whole number
+is written without ``.0``). The columns go to pyarrow's CSV writer whole: a million equity rows
+take a fraction of a second, where a Python loop over the rows took seconds.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from tradekit.models import Fill
+
+__all__ = ["EQUITY_HEADER", "FILLS_HEADER", "write_equity_csv", "write_fills_csv"]
+
+FILLS_HEADER = ("time_ms", "time", "market", "side", "price", "quantity", "fee", "reason")
+EQUITY_HEADER = ("time_ms", "time", "equity")
+
+
+def write_fills_csv(fills: Sequence[Fill], path: Path) -> None:
+    """Every fill, one row each, in the order booked."""
+    import pyarrow as pa
+
+    times = pa.array([f.time_ms for f in fills], pa.int64())
+    table = pa.table(
+        [
+            times,
+            _iso(times),
+            pa.array([f.market for f in fills], pa.string()),
+            pa.array([f.side.value for f in fills], pa.string()),
+            pa.array([f.price for f in fills], pa.float64()),
+            pa.array([f.quantity for f in fills], pa.float64()),
+            pa.array([f.fee for f in fills], pa.float64()),
+            pa.array([f.reason for f in fills], pa.string()),
+        ],
+        names=list(FILLS_HEADER),
+    )
+    _write(table, path)
+
+
+def write_equity_csv(times: Sequence[int], values: Sequence[float], path: Path) -> None:
+    """Equity at every bar's close (``times`` and ``values`` of equal length)."""
+    import pyarrow as pa
+
+    if len(times) != len(values):
+        raise ValueError(f"{len(times)} times but {len(values)} equity values")
+    time_column = _column(times, "q", pa.int64())
+    table = pa.table(
+        [time_column, _iso(time_column), _column(values, "d", pa.float64())],
+        names=list(EQUITY_HEADER),
+    )
+    _write(table, path)
+
+
+def _column(values: Sequence[Any], typecode: str, kind: pa.DataType) -> pa.Array:
+    """An Arrow column over an ``array`` without copying it (other sequences are copied)."""
+    import pyarrow as pa
+
+    if isinstance(values, array) and values.typecode == typecode:
+        return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+    return pa.array(values, kind)
+
+
+def _iso(times_ms: pa.Array) -> pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    stamps = pc.cast(times_ms, pa.timestamp("ms", tz="UTC"))
+    # %S prints seconds with the milliseconds of a millisecond timestamp: 00.000.
+    return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    import pyarrow.csv as pacsv
+
+    with path.open("wb") as handle:
+        handle.write((",".join(table.column_names) + "\n").encode())
+        # quoting_style "none": nothing written needs quotes (market ids, sides and reasons
+        # are plain words); pyarrow refuses a value that would need them.
+        pacsv.write_csv(
+            table,
+            handle,
+            pacsv.WriteOptions(include_header=False, quoting_style="none"),
+        )

@@ -1,0 +1,152 @@
+"""`tradekit run --hosted` as a container runs it: config, port, token and database from the
+environment; no token with the API beyond loopback is a clear exit with status 2."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from tradekit_bithumb.testing import FakeBithumb
+
+from tradekit.store import Store
+
+SCRIPT = Path(sys.executable).with_name("tradekit")
+TOKEN = "hosted-run-api-token-81c4"
+HOUR = 3_600_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBithumb]:
+    with FakeBithumb() as server:
+        now = int(time.time() * 1000)
+        current = now - now % HOUR
+        rows = [
+            (current - i * HOUR, 100_000 + i, 100_500 + i, 99_500 + i, 100_100 + i, 2)
+            for i in range(30, 0, -1)
+        ]
+        server.load_candles("KRW-BTC", 60, rows)
+        yield server
+
+
+def write_config(tmp_path: Path, fake: FakeBithumb) -> Path:
+    """A paper bot on the fake Bithumb; its API and storage are what --hosted must override."""
+    config = {
+        "mode": "paper",
+        "markets": ["KRW-BTC"],
+        "timeframe": "1h",
+        "exchange": {"use": "bithumb", "base_url": fake.base_url, "ws_url": fake.ws_url},
+        "strategy": {"use": "breakout"},
+        "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+        "api": {"host": "127.0.0.1", "port": 8000},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def base_env(config: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TRADEKIT_LOAD_PLUGINS"}
+    env.pop("TRADEKIT_API_TOKEN", None)
+    env.pop("DATABASE_URL", None)
+    env["TRADEKIT_CONFIG"] = str(config)
+    return env
+
+
+def test_without_a_token_the_hosted_bot_refuses_to_listen_beyond_loopback(
+    tmp_path: Path, fake: FakeBithumb
+) -> None:
+    port = free_port()
+    env = {**base_env(write_config(tmp_path, fake)), "PORT": str(port), "TRADEKIT_API_TOKEN": ""}
+    result = subprocess.run(
+        [str(SCRIPT), "run", "--hosted"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(
+        "error: invalid configuration: TRADEKIT_API_TOKEN: not set, so the control API must "
+        f"not listen on 0.0.0.0:{port}"
+    ), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not fake.requests_to("GET", "/v1/candles/minutes/60")  # refused before starting
+
+
+def test_hosted_bot_serves_on_port_with_the_environments_token_and_database(
+    tmp_path: Path, fake: FakeBithumb
+) -> None:
+    port = free_port()
+    config = write_config(tmp_path, fake)
+    database = tmp_path / "data" / "hosted.db"
+    database.parent.mkdir()
+    env = {
+        **base_env(config),
+        "PORT": str(port),
+        "TRADEKIT_API_TOKEN": TOKEN,
+        "DATABASE_URL": f"sqlite:///{database}",
+    }
+    bot = subprocess.Popen(
+        [str(SCRIPT), "run", "--hosted"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert bot.poll() is None, bot.communicate()[1]
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API never came up"
+            time.sleep(0.2)
+        # Bound to every interface, not only loopback.
+        listening = subprocess.run(
+            ["ss", "-Htln", f"sport = :{port}"], capture_output=True, text=True
+        )
+        if listening.returncode == 0:
+            assert f"0.0.0.0:{port}" in listening.stdout, listening.stdout
+        assert httpx.get(f"{base}/status", timeout=5).status_code == 401
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert httpx.get(f"{base}/status", headers=auth, timeout=5).json()["mode"] == "paper"
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        try:
+            out, err = bot.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+            out, err = bot.communicate()
+    assert bot.returncode == 0, err
+    assert TOKEN not in out + err
+    assert not (tmp_path / "bot.db").exists()  # the config's storage.url was overridden
+    with Store.open(f"sqlite:///{database}") as store:
+        (run,) = store.runs()
+        assert run["ended_ms"] is not None
+
+
+@pytest.mark.parametrize("missing", ["", "nothing-here.yaml"])
+def test_config_comes_from_tradekit_config(tmp_path: Path, missing: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TRADEKIT_CONFIG"}
+    if missing:
+        env["TRADEKIT_CONFIG"] = str(tmp_path / missing)
+    result = subprocess.run([str(SCRIPT), "run"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    expected = "cannot read the config file" if missing else "Missing argument 'CONFIG'"
+    assert expected in result.stderr, result.stderr

@@ -1,0 +1,69 @@
+"""fills.csv and equity.csv: every number reads back as the same float, times in two forms."""
+
+from __future__ import annotations
+
+import csv
+from array import array
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tradekit.backtest_csv import write_equity_csv, write_fills_csv
+from tradekit.models import Fill, Side
+
+T = 1_600_000_000_000
+
+
+def iso(ms: int) -> str:
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    )
+
+
+def test_fills_read_back_exactly(tmp_path: Path) -> None:
+    fills = [
+        Fill(T, "KRW-BTC", Side.BUY, 44352441.0, 0.01127333, 1249.999259246325, "entry"),
+        Fill(
+            T + 3_600_123, "KRW-ETH", Side.SELL, 45683014.230000004, 1e-08, 0.1 + 0.2, "take_profit"
+        ),
+    ]
+    path = tmp_path / "fills.csv"
+    write_fills_csv(fills, path)
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert path.read_text().splitlines()[0] == "time_ms,time,market,side,price,quantity,fee,reason"
+    assert [
+        Fill(
+            int(r["time_ms"]),
+            r["market"],
+            Side(r["side"]),
+            float(r["price"]),
+            float(r["quantity"]),
+            float(r["fee"]),
+            r["reason"],
+        )
+        for r in rows
+    ] == fills
+    assert [r["time"] for r in rows] == [iso(T), iso(T + 3_600_123)]
+    assert rows[1]["time"] == "2020-09-13T13:26:40.123Z"
+
+
+def test_no_fills_is_a_header(tmp_path: Path) -> None:
+    path = tmp_path / "fills.csv"
+    write_fills_csv([], path)
+    assert path.read_text() == "time_ms,time,market,side,price,quantity,fee,reason\n"
+
+
+def test_equity_reads_back_exactly_from_arrays_and_lists(tmp_path: Path) -> None:
+    times = [T + i * 3_600_000 for i in range(5)]
+    values = [10_000_000.0, 9_999_999.999999998, 1e-300, 123456789.12345679, 0.30000000000000004]
+    for name, (t, v) in {
+        "arrays": (array("q", times), array("d", values)),
+        "lists": (times, values),
+    }.items():
+        path = tmp_path / f"{name}.csv"
+        write_equity_csv(t, v, path)
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert [(int(r["time_ms"]), r["time"], float(r["equity"])) for r in rows] == [
+            (ms, iso(ms), value) for ms, value in zip(times, values, strict=True)
+        ]
