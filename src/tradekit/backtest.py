@@ -159,13 +159,21 @@ def run_backtest(
                 for m in missing
             ]
         )
-    prices = {market: PriceSeries(market) for market in settings.markets}
-    streams = {
-        market: prices[market].recording(
-            host.open_candle_source(settings.backtest.data[market]).bars(market, settings.timeframe)
-        )
-        for market in settings.markets
-    }
+    prices: dict[str, PriceSeries] = {}
+    streams: dict[str, Iterator[Bar]] = {}
+    for market in settings.markets:
+        source = host.open_candle_source(settings.backtest.data[market])
+        if hasattr(source, "columns"):
+            # The file readers hold the candles as columns already: the report's prices are
+            # those columns, not a copy made bar by bar.
+            columns = source.columns(market, settings.timeframe)
+            prices[market] = PriceSeries(
+                market, columns.times, columns.open, columns.high, columns.low, columns.close
+            )
+            streams[market] = columns.bars()
+        else:
+            prices[market] = PriceSeries(market)
+            streams[market] = prices[market].recording(source.bars(market, settings.timeframe))
     params = settings.backtest.engine_params(check_cash=True)
     result = run_bars(
         merge_markets(streams, settings.markets),
@@ -193,10 +201,9 @@ def store_result(store: Store, settings: Settings, result: BacktestResult) -> st
     The run holds the fills and events; its config digest (secrets blanked) tells runs of
     different settings apart.
     """
-    from tradekit.config import masked
-    from tradekit.store import config_digest
+    from tradekit.config import config_digest
 
-    run_id = store.start_run("backtest", config_digest=config_digest(masked(settings)))
+    run_id = store.start_run("backtest", config_digest=config_digest(settings))
     store.record_fills(result.fills)
     store.record_events(result.events)
     store.end_run()

@@ -73,9 +73,11 @@ def _iso(times_ms: pa.Array) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    stamps = pc.cast(times_ms, pa.timestamp("ms", tz="UTC"))
-    # %S prints seconds with the milliseconds of a millisecond timestamp: 00.000.
-    return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ")
+    # A zone-less timestamp turns into text some thirty times faster than a UTC one (no time
+    # zone database): "2020-09-13 12:00:00.000", then the "T" and the "Z" of ISO 8601.
+    text = pc.cast(pc.cast(times_ms, pa.timestamp("ms")), pa.string())
+    text = pc.utf8_replace_slice(text, start=10, stop=11, replacement="T")
+    return pc.binary_join_element_wise(text, "Z", "")
 
 
 def _write(table: pa.Table, path: Path) -> None:

@@ -227,26 +227,19 @@ def _single_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from tradekit.summary_text import print_summary
 
-    table = Table(title="Backtest summary", show_header=False)
-    percent = {"total_return", "max_drawdown", "win_rate", "exposure"}
-    for key, value in summary.items():
-        if isinstance(value, float):
-            text = f"{value:.2%}" if key in percent else f"{value:,.4f}"
-        else:
-            text = "-" if value is None else str(value)
-        table.add_row(key, text)
-    Console().print(table)
+    print_summary(summary)
 
 
 def _add_builtin_groups(group: click.Group) -> None:
     """Command groups that live beside the code they drive (imported without heavy deps)."""
     from tradekit.optimize.cli import optimize_command
+    from tradekit.runner.status_cli import status_command
     from tradekit.store.cli import db
 
     group.add_command(db)
+    group.add_command(status_command)
     group.add_command(optimize_command)
 
 
@@ -264,9 +257,12 @@ def _add_plugin_commands(group: click.Group) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``tradekit`` script."""
+    from tradekit.env_file import add_env_file_option
     from tradekit.errors import ConfigError, DataError, TradekitError
 
     _add_plugin_commands(cli)
+    # `tradekit --env-file .env CMD` and `tradekit CMD --env-file .env`, plugin commands too.
+    add_env_file_option(cli)
     try:
         cli.main(args=argv, prog_name="tradekit", standalone_mode=False)
     except click.exceptions.Abort:

@@ -112,6 +112,8 @@ class TradingHalted(Event):
     equity: float
     reference_equity: float
     reason: str
+    #: The loss limit as a fraction of ``reference_equity`` (None if the rule did not say).
+    limit: float | None = None
 
 
 @attrs.frozen(slots=True)

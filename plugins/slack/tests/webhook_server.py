@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,6 +14,7 @@ class WebhookServer:
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.arrived: list[float] = []  # time.monotonic() of each request
         self.answers: list[tuple[int, dict[str, str]]] = []  # status, headers; then 200
         server = self
 
@@ -20,6 +22,7 @@ class WebhookServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 server.received.append(json.loads(self.rfile.read(length)))
+                server.arrived.append(time.monotonic())
                 status, headers = server.answers.pop(0) if server.answers else (200, {})
                 self.send_response(status)
                 for key, value in headers.items():

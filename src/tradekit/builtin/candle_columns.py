@@ -31,10 +31,11 @@ __all__ = [
     "MAX_MS",
     "SECONDS_LIMIT",
     "TIME_COLUMNS",
+    "CandleColumns",
     "Columns",
-    "candle_bars",
     "check_row",
     "checked_columns",
+    "ordered_columns",
 ]
 
 TIME_COLUMNS = ("timestamp", "time_ms", "time", "open_time")
@@ -127,22 +128,51 @@ def _to_array(column: pa.Array, typecode: str) -> array[Any]:
     return out
 
 
-def candle_bars(
+class CandleColumns:
+    """One market's checked candles as columns in bar order (sorted, without duplicates)."""
+
+    __slots__ = ("close", "high", "low", "market", "open", "times", "volume")
+
+    def __init__(self, market: str, times: array[int], cols: Sequence[array[float]]) -> None:
+        self.market = market
+        self.times = times
+        self.open, self.high, self.low, self.close, self.volume = cols
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def bars(self) -> Iterator[Bar]:
+        """The bars, created as they are asked for.
+
+        ``Bar()`` checks each bar again (cheaply on valid data) and creates its floats from the
+        arrays as it goes: the floats of a million rows never exist all at once.
+        """
+        return map(
+            Bar,
+            repeat(self.market),
+            self.times,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+        )
+
+
+def ordered_columns(
     market: str, times: array[int], cols: list[array[float]], timeframe: Timeframe, where: str
-) -> Iterator[Bar]:
-    """Bars of checked columns in time order: sorted, duplicates dropped, spacing checked.
+) -> CandleColumns:
+    """Checked columns put in time order, duplicates dropped, spacing checked.
 
     Raises:
         DataError: the bars do not match ``timeframe`` (the message gives the spacing found).
     """
     order = _sorted_unique(times, cols, where)
     _check_spacing(times, order, timeframe, where)
-    o, h, lo, c, v = cols
-    if isinstance(order, range):
-        # Bar() checks each bar again (cheaply on valid data) and creates its floats from the
-        # arrays as it goes: the floats of a million rows never exist all at once.
-        return map(Bar, repeat(market), times, o, h, lo, c, v)
-    return (Bar(market, times[i], o[i], h[i], lo[i], c[i], v[i]) for i in order)
+    if not isinstance(order, range):
+        times = array("q", map(times.__getitem__, order))
+        cols = [array("d", map(col.__getitem__, order)) for col in cols]
+    return CandleColumns(market, times, cols)
 
 
 def _sorted_unique(times: array[int], cols: list[array[float]], where: str) -> list[int] | range:

@@ -22,10 +22,11 @@ from pathlib import Path
 from tradekit.builtin.candle_columns import (
     COLUMNS,
     TIME_COLUMNS,
+    CandleColumns,
     Columns,
-    candle_bars,
     check_row,
     checked_columns,
+    ordered_columns,
 )
 from tradekit.errors import DataError
 from tradekit.models import Bar, Timeframe
@@ -55,8 +56,12 @@ class CsvCandleSource:
                 (the message gives the line number); or the bars do not match ``timeframe``
                 (the message gives the spacing found).
         """
+        yield from self.columns(market, timeframe).bars()
+
+    def columns(self, market: str, timeframe: Timeframe) -> CandleColumns:
+        """The candles as columns in bar order; raises as :meth:`bars` does."""
         times, cols = self._read_columns(market)
-        yield from candle_bars(market, times, cols, timeframe, str(self.path))
+        return ordered_columns(market, times, cols, timeframe, str(self.path))
 
     def _read_columns(self, market: str) -> Columns:
         """Every row, checked: by pyarrow when it can, else row by row to name the bad line."""

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from tradekit.builtin.candle_columns import (
     COLUMNS,
     TIME_COLUMNS,
-    candle_bars,
+    CandleColumns,
     check_row,
     checked_columns,
+    ordered_columns,
 )
 from tradekit.errors import DataError
 from tradekit.models import Bar, Timeframe
@@ -81,6 +82,10 @@ class ParquetCandleSource:
                 or a row is malformed (the message gives the row number); or the bars do not
                 match ``timeframe`` (the message gives the spacing found).
         """
+        yield from self.columns(market, timeframe).bars()
+
+    def columns(self, market: str, timeframe: Timeframe) -> CandleColumns:
+        """The candles as columns in bar order; raises as :meth:`bars` does."""
         table = self._table()
         names = {name.strip().lower(): name for name in table.column_names}
         time_name = next((names[n] for n in TIME_COLUMNS if n in names), None)
@@ -96,7 +101,7 @@ class ParquetCandleSource:
         if isinstance(checked, int):
             self._raise_for_row(table, checked, market, stamp, values, time_name)
         times, cols = checked
-        yield from candle_bars(market, times, cols, timeframe, str(self.path))
+        return ordered_columns(market, times, cols, timeframe, str(self.path))
 
     def _table(self) -> pa.Table:
         import pyarrow as pa

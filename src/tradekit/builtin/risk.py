@@ -154,6 +154,8 @@ class DailyLossLimit:
         self.reference: float | None = None
         self.threshold = float("-inf")
         self._last_equity: float | None = None
+        # The current day's bounds, copied from ``day`` for the per-bar test.
+        self._day_start, self._day_end = 0, -1
 
     def reset(self, equity: float, time_ms: int | None = None) -> None:
         """Start from ``equity`` (the first day's reference); with ``time_ms``, in that day."""
@@ -162,6 +164,7 @@ class DailyLossLimit:
         self.halt_reason = None
         if time_ms is not None:
             self.day.is_new_day(time_ms)
+            self._day_start, self._day_end = self.day.start_ms, self.day.end_ms
             self._set_reference(equity)
 
     def _set_reference(self, equity: float) -> None:
@@ -170,13 +173,15 @@ class DailyLossLimit:
 
     def on_bar_close(self, time_ms: int, equity: float) -> Event | None:
         """Roll the trading day if needed, then halt when equity is below the threshold."""
-        day = self.day
-        if day.start_ms <= time_ms < day.end_ms and (self.halted or equity >= self.threshold):
+        if self._day_start <= time_ms < self._day_end and (self.halted or equity >= self.threshold):
             # The usual bar, within the current day and nothing to halt: runs on every bar.
             self._last_equity = equity
             return None
         event: Event | None = None
-        if day.is_new_day(time_ms):
+        day = self.day
+        new_day = day.is_new_day(time_ms)
+        self._day_start, self._day_end = day.start_ms, day.end_ms
+        if new_day:
             self._set_reference(equity if self._last_equity is None else self._last_equity)
             if self.halted:
                 self.halted = False
@@ -190,7 +195,14 @@ class DailyLossLimit:
                 f"equity {equity:,.0f} fell more than {self.limit:.2%} below the day's "
                 f"reference {self.reference:,.0f}"
             )
-            return TradingHalted(time_ms, self.day.label, equity, self.reference, self.halt_reason)
+            return TradingHalted(
+                time_ms,
+                self.day.label,
+                equity,
+                self.reference,
+                self.halt_reason,
+                limit=self.limit,
+            )
         return event
 
     def check(self, intent: OrderIntent, account: AccountView) -> OrderIntent | Rejection:

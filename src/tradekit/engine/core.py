@@ -283,8 +283,9 @@ class TradingCore(Account):
                 # A sale is out (live): the stop still trails the bar's high.
                 pos.highest = bar.high
                 self._raise_trailing_stop(state, pos)
+        time_ms = bar.time_ms
         state.last_close = bar.close
-        state.last_time_ms = bar.time_ms
+        state.last_time_ms = time_ms
         equity = self.cash
         held = self._held
         if held:  # only markets with a position: most bars of most runs have none
@@ -296,7 +297,6 @@ class TradingCore(Account):
                 if s.remainder and s.last_close is not None:
                     equity += s.remainder * s.last_close
         self.equity = equity
-        time_ms = bar.time_ms
         self._record_time(time_ms)
         self._record_equity(equity)
         for on_bar_close in self._on_bar_close:

@@ -75,7 +75,7 @@ class BreakoutStrategy:
 
     def on_bar(self, bar: Bar) -> Signal | None:
         """Update the window with a closed bar; return a buy signal on a breakout."""
-        volume = round(bar.volume * _VOLUME_UNITS)
+        volume = round(bar.volume * 100_000_000)  # _VOLUME_UNITS, as a constant of the code
         high = bar.high
         highs = self._highs
         count = self._count

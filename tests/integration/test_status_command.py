@@ -1,0 +1,198 @@
+"""`tradekit status` against real running control APIs: a `tradekit run` paper bot, and the
+API over a real SQLite store with positions, orders, fills and days recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+import yaml
+from click.testing import CliRunner
+from test_control_api import DAYS, FILLS, TOKEN, FakeBot, running, store  # noqa: F401
+from tradekit_bithumb.testing import FakeBithumb
+
+from tradekit.cli import cli
+from tradekit.store import AsyncStore
+
+SCRIPT = Path(sys.executable).with_name("tradekit")
+BOT_TOKEN = "status-command-token-9e2b"
+HOUR = 3_600_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def status(*args: str, token: str | None = BOT_TOKEN) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "TRADEKIT_API_TOKEN"}
+    env["BITHUMB_API_KEY"] = env["BITHUMB_API_SECRET"] = "unused-by-status"
+    env["COLUMNS"] = "160"
+    if token is not None:
+        env["TRADEKIT_API_TOKEN"] = token
+    return subprocess.run(
+        [str(SCRIPT), "status", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A paper bot run as a user runs it, against the fake Bithumb; its config and API URL."""
+    with FakeBithumb() as fake:
+        now = int(time.time() * 1000)
+        current = now - now % HOUR
+        rows = [
+            (current - i * HOUR, 100_000 + i, 100_500 + i, 99_500 + i, 100_100 + i, 2)
+            for i in range(30, 0, -1)
+        ]
+        fake.load_candles("KRW-BTC", 60, rows)
+        port = free_port()
+        config = {
+            "mode": "paper",
+            "markets": ["KRW-BTC"],
+            "timeframe": "1h",
+            "exchange": {
+                "use": "bithumb",
+                "api_key": "${BITHUMB_API_KEY}",
+                "api_secret": "${BITHUMB_API_SECRET}",
+                "base_url": fake.base_url,
+                "ws_url": fake.ws_url,
+            },
+            "strategy": {"use": "breakout"},
+            "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+            "api": {"host": "127.0.0.1", "port": port, "token": "${TRADEKIT_API_TOKEN}"},
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        env = {
+            **os.environ,
+            "BITHUMB_API_KEY": fake.api_key,
+            "BITHUMB_API_SECRET": fake.api_secret,
+            "TRADEKIT_API_TOKEN": BOT_TOKEN,
+        }
+        process = subprocess.Popen(
+            [str(SCRIPT), "run", str(path)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, process.communicate()[1]
+                try:
+                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the API never came up"
+                time.sleep(0.2)
+            yield path, base
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+
+
+def test_status_of_a_running_paper_bot_from_its_config(bot: tuple[Path, str]) -> None:
+    config, base = bot
+    shown = status(str(config))
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "RUNNING" in out
+    assert "paper · breakout · 1h" in out
+    assert "10,000,000 KRW" in out
+    assert "No open positions." in out
+    assert BOT_TOKEN not in out + shown.stderr
+
+    auth = {"Authorization": f"Bearer {BOT_TOKEN}"}
+    assert httpx.post(f"{base}/pause", headers=auth, timeout=5).status_code == 200
+    paused = status("--url", base, "--json")
+    assert paused.returncode == 0, paused.stderr
+    state = json.loads(paused.stdout)
+    assert (state["status"]["mode"], state["status"]["paused"]) == ("paper", True)
+    assert "PAUSED" in status(str(config)).stdout
+
+
+def test_a_refused_token_exits_2_naming_it(bot: tuple[Path, str]) -> None:
+    config, base = bot
+    for shown in (status(str(config), token="wrong-token"), status("--url", base, token=None)):
+        assert shown.returncode == 2, shown.stdout + shown.stderr
+        assert "api.token: the bot at" in shown.stderr
+        assert "refused the token" in shown.stderr
+
+
+def test_a_bot_that_is_not_running_exits_1(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "mode": "paper",
+                "markets": ["KRW-BTC"],
+                "exchange": {
+                    "use": "bithumb",
+                    "api_key": "${BITHUMB_API_KEY}",
+                    "api_secret": "${BITHUMB_API_SECRET}",
+                },
+                "strategy": {"use": "breakout"},
+                "api": {"port": port},
+            }
+        ),
+        encoding="utf-8",
+    )
+    for shown in (status(str(config)), status("--url", f"http://127.0.0.1:{port}")):
+        assert shown.returncode == 1, shown.stdout + shown.stderr
+        assert f"control API at http://127.0.0.1:{port} is not reachable" in shown.stderr
+        assert "Traceback" not in shown.stderr
+
+
+def test_neither_or_both_of_config_and_url_is_a_usage_error(tmp_path: Path) -> None:
+    assert status().returncode == 2
+    assert status(str(tmp_path / "x.yaml"), "--url", "http://127.0.0.1:1").returncode == 2
+
+
+@pytest.mark.anyio
+async def test_tables_show_positions_orders_fills_and_days_in_kst(store: AsyncStore) -> None:  # noqa: F811
+    fake = FakeBot(store)
+    async with running(fake) as (client, _seen):
+        url = str(client.base_url)
+        result = await anyio.to_thread.run_sync(
+            lambda: CliRunner().invoke(
+                cli, ["status", "--url", url, "--token", TOKEN], terminal_width=200
+            )
+        )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Blocked" in out
+    assert "KRW-ETH: order x: fate unknown" in out
+    assert "10,123,456 KRW (cash 9,000,000 KRW)" in out
+    lines = out.splitlines()
+    # The position: 0.5 BTC at 50,000,000 with its stop and take-profit.
+    (row,) = [line for line in lines if "KRW-BTC" in line and "47,500,000" in line]
+    assert "50,000,000" in row
+    assert "55,000,000" in row
+    assert "2023-11-15 07:13 KST" in row  # entry time 2023-11-14 22:13 UTC
+    fills = [line for line in lines if "take_profit" in line or "trailing_stop" in line]
+    assert len(fills) == sum(f.reason in ("take_profit", "trailing_stop") for f in FILLS)
+    for day in DAYS:
+        (day_row,) = [line for line in lines if line.startswith(f"│ {day.trading_day} │")]
+        assert f"{day.end_equity:,.0f}" in day_row
+        assert f"{day.profit:+,.0f}" in day_row
