@@ -65,5 +65,9 @@ def test_an_unreachable_exchange_names_the_host_and_what_to_check(tmp_path: Path
         line.endswith(f"error: engine (fatal, the bot stops): {cannot_reach}") for line in lines
     )
     assert any(line.endswith(f"stopped: the bot stopped (error: {cannot_reach})") for line in lines)
+    # The retries before it already say which host and why.
+    retries = [line for line in lines if "; retry " in line]
+    assert len(retries) == 3
+    assert all(f"cannot reach 127.0.0.1:{port} for Bithumb GET" in line for line in retries)
     assert "ErrorEvent(" not in result.stderr
     assert "Traceback" not in result.stderr

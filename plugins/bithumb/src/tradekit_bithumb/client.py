@@ -269,15 +269,12 @@ class BithumbClient:
             if exc.retry_after > self.max_retry_after:
                 raise exc
             delay = max(delay, exc.retry_after)
-        logger.warning(
-            "Bithumb {}: {} ({}); retry {}/{} in {:.2f}s",
-            what,
-            type(exc).__name__,
-            exc.code,
-            attempt + 1,
-            self.max_retries,
-            delay,
-        )
+        # The error's own sentence (it names the request, and an unreachable host says what
+        # to check), not just its class.
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        if what not in text:
+            text = f"Bithumb {what}: {text}"
+        logger.warning("{}; retry {}/{} in {:.2f}s", text, attempt + 1, self.max_retries, delay)
         await self._sleep(delay)
 
     async def _call(
