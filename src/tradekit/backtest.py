@@ -201,10 +201,9 @@ def store_result(store: Store, settings: Settings, result: BacktestResult) -> st
     The run holds the fills and events; its config digest (secrets blanked) tells runs of
     different settings apart.
     """
-    from tradekit.config import masked
-    from tradekit.store import config_digest
+    from tradekit.config import config_digest
 
-    run_id = store.start_run("backtest", config_digest=config_digest(masked(settings)))
+    run_id = store.start_run("backtest", config_digest=config_digest(settings))
     store.record_fills(result.fills)
     store.record_events(result.events)
     store.end_run()

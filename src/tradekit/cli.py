@@ -227,18 +227,9 @@ def _single_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from tradekit.summary_text import print_summary
 
-    table = Table(title="Backtest summary", show_header=False)
-    percent = {"total_return", "max_drawdown", "win_rate", "exposure"}
-    for key, value in summary.items():
-        if isinstance(value, float):
-            text = f"{value:.2%}" if key in percent else f"{value:,.4f}"
-        else:
-            text = "-" if value is None else str(value)
-        table.add_row(key, text)
-    Console().print(table)
+    print_summary(summary)
 
 
 def _add_builtin_groups(group: click.Group) -> None:

@@ -7,11 +7,19 @@ names, so ``from tradekit.config import check_range`` keeps working.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import attrs
 
-__all__ = ["MASK", "ConfigValueError", "check_range", "is_secret", "secret_field"]
+__all__ = [
+    "MASK",
+    "ConfigValueError",
+    "check_range",
+    "hide_url_password",
+    "is_secret",
+    "secret_field",
+]
 
 #: What a secret is shown as, wherever settings are displayed.
 MASK = "***"
@@ -25,6 +33,16 @@ def secret_field(default: str | None = None) -> Any:
 def is_secret(field: attrs.Attribute[Any]) -> bool:
     """Whether ``field`` was declared with :func:`secret_field` (the one way secrets are marked)."""
     return bool(field.metadata.get("secret"))
+
+
+# user:password@ in a URL; greedy up to the last "@", so a password holding an unescaped "@" or
+# "/" (one reason a URL does not parse) is hidden whole.
+_URL_PASSWORD = re.compile(r"^([^:/?#\s]*://[^:/@\s]*:).*@", re.DOTALL)
+
+
+def hide_url_password(text: str) -> str:
+    """``text`` with the password of a URL in it (``scheme://user:password@host``) masked."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", text)
 
 
 class ConfigValueError(ValueError):

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from tradekit.analytics import KST, Analysis, PriceSeries, RoundTrip, analyze, yearly_returns
 from tradekit.engine.core import TradeRecord
 from tradekit.models import Fill
+from tradekit.summary_text import summary_rows
 
 __all__ = ["ReportData", "render_html"]
 
@@ -304,12 +305,13 @@ def _time_ticks(t0: int, t1: int) -> list[tuple[int, str]]:
 
 
 def _price_chart(
-    series: PriceSeries, trips: Sequence[RoundTrip], timeframe_ms: int
+    series: PriceSeries, trips: Sequence[RoundTrip], timeframe_ms: int, t0: int, t1: int
 ) -> tuple[str, str]:
+    """Candles and trades of one market on the time axis ``t0``..``t1`` all markets share."""
     candles, width = _candles(series, timeframe_ms)
     lo = min(c[3] for c in candles)
     hi = max(c[2] for c in candles)
-    plot = _Plot(series.times[0], series.times[-1] + timeframe_ms, lo, hi, 380)
+    plot = _Plot(t0, t1, lo, hi, 380)
     body = [plot.frame(_compact)]
     w = max(plot.x(series.times[0] + width) - plot.x(series.times[0]), 0.6)
     body_w = max(w * 0.7, 0.6)
@@ -576,35 +578,13 @@ def _parameters_table(parameters: Mapping[str, Any]) -> str:
     return f"<table>{''.join(rows)}</table>" if rows else "<p>Not recorded.</p>"
 
 
-_LABELS: dict[str, tuple[str, Callable[[Any], str]]] = {
-    "bars": ("Bars", lambda v: f"{v:,}"),
-    "initial_equity": ("Starting cash (KRW)", _krw),
-    "final_equity": ("Final equity (KRW)", _krw),
-    "total_return": ("Total return", _pct),
-    "benchmark_return": ("Buy-and-hold return", _pct),
-    "max_drawdown": ("Max drawdown", lambda v: _pct(v, 2, False)),
-    "sharpe": ("Sharpe ratio (annualised)", lambda v: f"{v:.2f}"),
-    "exposure": ("Time in the market", lambda v: _pct(v, 1, False)),
-    "fills": ("Fills", lambda v: f"{v:,}"),
-    "fees": ("Fees paid (KRW)", _krw),
-    "trades": ("Round trips", lambda v: f"{v:,}"),
-    "wins": ("Winning trades", lambda v: f"{v:,}"),
-    "losses": ("Losing trades", lambda v: f"{v:,}"),
-    "win_rate": ("Win rate", lambda v: _pct(v, 1, False)),
-    "profit_factor": ("Profit factor (gross wins / gross losses)", lambda v: f"{v:.2f}"),
-    "average_trade_return": ("Average trade return", _pct),
-}
-
-
 def _summary_table(summary: Mapping[str, Any]) -> str:
-    rows = []
-    for key, (label, fmt) in _LABELS.items():
-        if key not in summary:
-            continue
-        value = summary[key]
-        text = "–" if value is None else fmt(value)
-        rows.append(f"<tr><th>{label}</th><td>{text}</td></tr>")
-    return f"<table>{''.join(rows)}</table>"
+    rows = "".join(
+        f"<tr><th>{_esc(label)}</th><td>{_esc(text)}</td></tr>"
+        for label, text in summary_rows(summary)
+        if label not in ("First bar", "Last bar")  # the data table has them, KST and UTC
+    )
+    return f"<table>{rows}</table>"
 
 
 # -- the page -------------------------------------------------------------------------------
@@ -615,7 +595,7 @@ def _headline(result: ReportData, a: Analysis) -> tuple[str, str]:
     ret = a.final / a.initial - 1
     names = ", ".join(result.markets)
     sentences = [
-        f"The strategy {'made' if ret > 0 else 'lost'} <b>{_pct(ret)}</b> "
+        f"The strategy {'made' if ret > 0 else 'lost'} <b>{_pct(abs(ret), sign=False)}</b> "
         f"({_krw(a.net_profit, True)} KRW)"
     ]
     if a.benchmark is not None:
@@ -623,7 +603,7 @@ def _headline(result: ReportData, a: Analysis) -> tuple[str, str]:
         verdict = "beating" if ret > b else "behind"
         sentences[0] += (
             f", while buying and holding {_esc(names)} {'gained' if b >= 0 else 'lost'} "
-            f"<b>{_pct(b, 1)}</b> over the same bars: {verdict} the market by "
+            f"<b>{_pct(abs(b), 1, sign=False)}</b> over the same bars: {verdict} the market by "
             f"{abs(ret - b) * 100:,.1f} percentage points."
         )
     else:
@@ -784,10 +764,12 @@ def _body(result: ReportData, a: Analysis, summary: Mapping[str, Any], timeframe
     verdict, cards = _headline(result, a)
     tf_ms = _timeframe_ms(timeframe, result)
     prices = []
-    for market, series in result.prices.items():
-        if not len(series):
-            continue
-        svg, caption = _price_chart(series, [r for r in a.trips if r.market == market], tf_ms)
+    drawn = {m: s for m, s in result.prices.items() if len(s)}
+    t0 = min((s.times[0] for s in drawn.values()), default=0)
+    t1 = max((s.times[-1] for s in drawn.values()), default=0) + tf_ms
+    for market, series in drawn.items():
+        trips = [r for r in a.trips if r.market == market]
+        svg, caption = _price_chart(series, trips, tf_ms, t0, t1)
         prices.append(
             f"<section><h2>{_esc(market)} price and trades</h2>{svg}"
             f'<p class="caption">{caption}</p></section>'

@@ -56,7 +56,7 @@ def test_report_states_the_benchmark_and_that_fees_exceeded_the_loss(
     assert f"lost {-(result.final_equity / result.initial_equity - 1):.2%}" in verdict.replace(
         "−", ""
     )
-    assert f"gained +{result.summary['benchmark_return']:.1%}" in verdict
+    assert f"gained {result.summary['benchmark_return']:.1%}" in verdict
     assert f"Fees ({fees:,.0f} KRW) were larger than the net loss" in verdict
 
 

@@ -170,7 +170,9 @@ async def no_sleep(_seconds: float) -> None:
     await anyio.lowlevel.checkpoint()
 
 
-def start_bot(tmp_path: Path, server: FakeBithumb, port: int) -> tuple[Bot, ReplayedBithumb]:
+def start_bot(
+    tmp_path: Path, server: FakeBithumb, port: int, token: str | None = TOKEN
+) -> tuple[Bot, ReplayedBithumb]:
     bars = market_bars()
     history, live = bars[:20], bars[20:]
     server.set_price(MARKET, live[0].open)
@@ -197,7 +199,7 @@ def start_bot(tmp_path: Path, server: FakeBithumb, port: int) -> tuple[Bot, Repl
                 {"use": "daily_loss_limit", "limit": 0.05},
             ],
             "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
-            "api": {"enabled": True, "host": "127.0.0.1", "port": port, "token": TOKEN},
+            "api": {"enabled": True, "host": "127.0.0.1", "port": port, "token": token},
         },
         load_plugins(),
         {},
@@ -379,3 +381,40 @@ async def drive(
     await expect(chart).to_have_attribute("data-lines", "0")
     await page.mouse.move(5, 5)
     await page.screenshot(path=str(tmp_path / "closed.png"), full_page=True)
+
+
+@pytest.mark.anyio
+async def test_without_a_token_the_page_opens_on_localhost_without_asking(
+    tmp_path: Path, fake_bithumb: FakeBithumb
+) -> None:
+    expect = async_api.expect
+    port = free_port()
+    bot, exchange = start_bot(tmp_path, fake_bithumb, port, token=None)
+    console_errors: list[str] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(bot.run)
+        with anyio.fail_after(240):
+            await exchange.at_end.wait()
+        async with async_api.async_playwright() as playwright:
+            context = await launch(playwright, tmp_path / "chromium-profile")
+            try:
+                page = context.pages[0] if context.pages else await context.new_page()
+                page.on(
+                    "console", lambda m: console_errors.append(m.text) if m.type == "error" else 0
+                )
+                page.on("pageerror", lambda exc: console_errors.append(f"page error: {exc}"))
+                await page.goto(f"http://localhost:{port}/")
+                await expect(page.locator("#app")).to_be_visible(timeout=WAIT)
+                await expect(page.locator("#login")).to_be_hidden()
+                await expect(page.locator("#logout")).to_be_hidden()  # nothing to sign out of
+                row = page.locator(f'#positions tbody tr[data-market="{MARKET}"]')
+                await expect(row).to_be_visible(timeout=WAIT)
+                await page.click("#pause")
+                await page.click("#confirm-ok")
+                await expect(page.locator("#state")).to_have_text("PAUSED", timeout=WAIT)
+                assert bot.status().paused
+                assert await page.evaluate("sessionStorage.length") == 0
+            finally:
+                await context.close()
+        assert console_errors == []
+        exchange.release.set()

@@ -6,10 +6,18 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import yaml
 
-from tradekit.config import load_settings, masked, parse_settings, secret_values, substitute_env
+from tradekit.config import (
+    config_digest,
+    load_settings,
+    masked,
+    parse_settings,
+    secret_values,
+    substitute_env,
+)
 from tradekit.errors import ConfigError
 from tradekit.plugins import PluginHost, load_plugins
 
@@ -148,6 +156,56 @@ def test_secrets_are_masked(host: PluginHost) -> None:
     assert shown["api"]["token"] == "***"
     assert "s3cr3t" not in yaml.safe_dump(shown)
     assert secret_values(settings) == ["s3cr3t-value"]
+
+
+def test_a_password_in_a_url_is_masked(host: PluginHost) -> None:
+    data = {**BASE, "storage": {"url": "sqlite:///x.db"}}
+    settings = parse_settings(data, host, {})
+    url = "postgresql+psycopg://bot:hunter2@db/tradekit"
+    shown = masked(attrs.evolve(settings, storage=attrs.evolve(settings.storage, url=url)))
+    assert shown["storage"]["url"] == "postgresql+psycopg://bot:***@db/tradekit"
+
+
+def test_config_digest_ignores_secrets(host: PluginHost) -> None:
+    """The digest sees the settings as masked: secrets and URL passwords do not change it."""
+
+    def digest(token: str, password: str, mode: str = "backtest") -> str:
+        data = {**BASE, "mode": mode, "api": {"token": token}}
+        if mode == "paper":
+            data["exchange"] = {"use": "bithumb", "api_key": token, "api_secret": token}
+        settings = parse_settings(data, host, {})
+        url = f"postgresql+psycopg://bot:{password}@db/tradekit"
+        return config_digest(
+            attrs.evolve(settings, storage=attrs.evolve(settings.storage, url=url))
+        )
+
+    first = digest("tok-1", "hunter2")
+    assert len(first) == 64
+    assert digest("tok-2", "other") == first
+    assert digest("tok-1", "hunter2", mode="paper") != first
+    assert digest("tok-3", "x", mode="paper") == digest("tok-4", "y", mode="paper")
+
+
+def test_validation_never_switches_attrs_validators_off(
+    host: PluginHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every bad value is reported at once without the process-wide switch of attrs validators
+    (another thread building attrs values meanwhile would skip its validators)."""
+
+    def refuse(_disabled: bool) -> None:
+        raise AssertionError("attrs.validators.set_disabled was called")
+
+    monkeypatch.setattr(attrs.validators, "set_disabled", refuse)
+    data = {
+        **BASE,
+        "strategy": {"use": "breakout", "lookback": "x", "stop_loss": 2.0},
+        "api": {"port": 0},
+    }
+    found = problems(host, data)
+    assert any(p.startswith("strategy.lookback: expected int") for p in found), found
+    assert any(p.startswith("strategy.stop_loss: expected a number in") for p in found), found
+    assert any(p.startswith("api.port: expected a number in [1, 65535]") for p in found), found
+    assert not attrs.validators.get_disabled()
 
 
 def test_backtest_needs_data_for_each_market(host: PluginHost) -> None:

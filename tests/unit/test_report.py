@@ -120,7 +120,7 @@ def test_the_verdict_says_when_fees_ate_a_profit_and_how_the_market_did() -> Non
     assert verdict is not None
     text = re.sub(r"<[^>]+>", "", verdict.group(0))
     change = bars[-1].close / bars[0].open - 1
-    assert f"{change:+.1%}".replace("-", "−") in text
+    assert f"{'gained' if change >= 0 else 'lost'} {abs(change):.1%}" in text
     assert (
         "Fees (501 KRW) were larger than the net loss: before fees the trades made +300 KRW" in text
     )

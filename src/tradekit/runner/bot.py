@@ -241,8 +241,8 @@ class Bot:
         Raises:
             StorageError: the database is unreachable or at another schema revision.
         """
-        from tradekit.config import masked
-        from tradekit.store import AsyncStore, config_digest
+        from tradekit.config import config_digest
+        from tradekit.store import AsyncStore
 
         self.store = await AsyncStore.open(self.settings.storage.url)
         self.pump.store = self.store
@@ -250,7 +250,7 @@ class Bot:
         try:
             await self.store.start_run(
                 self.settings.mode,
-                config_digest=config_digest(masked(self.settings)),
+                config_digest=config_digest(self.settings),
                 run_id=self.run_id,
             )
             async with anyio.create_task_group() as tg:

@@ -10,10 +10,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tradekit.store.async_store import AsyncStore
     from tradekit.store.candles import StoreCandleSource, open_store_candle_source, save_bars
     from tradekit.store.engine import DEFAULT_URL, make_engine
+    from tradekit.store.retry import RetryPolicy
     from tradekit.store.schema import check_schema, upgrade
-    from tradekit.store.store import AsyncStore, RetryPolicy, Store, config_digest
+    from tradekit.store.store import Store
 
 __all__ = [
     "DEFAULT_URL",
@@ -22,7 +24,6 @@ __all__ = [
     "Store",
     "StoreCandleSource",
     "check_schema",
-    "config_digest",
     "make_engine",
     "open_store_candle_source",
     "save_bars",
@@ -37,10 +38,9 @@ _WHERE = {
     "make_engine": "engine",
     "check_schema": "schema",
     "upgrade": "schema",
-    "AsyncStore": "store",
-    "RetryPolicy": "store",
+    "AsyncStore": "async_store",
+    "RetryPolicy": "retry",
     "Store": "store",
-    "config_digest": "store",
 }
 
 

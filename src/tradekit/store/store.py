@@ -5,31 +5,24 @@ before it is sent survives a crash a millisecond later. A locked SQLite file or 
 server is retried with bounded backoff and then raised as
 :class:`~tradekit.errors.StorageError`: nothing is dropped silently.
 
-:class:`Store` is synchronous (SQLAlchemy is); :class:`AsyncStore` runs the same calls in worker
-threads for the async runner.
+:class:`Store` is synchronous (SQLAlchemy is); :class:`~tradekit.store.async_store.AsyncStore`
+runs the same calls in worker threads for the async runner. When to try again lives in
+:mod:`~tradekit.store.retry`, the shared SQL in :mod:`~tradekit.store.sql`.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Self, TypeVar
 
-import anyio
-import anyio.to_thread
-import attrs
 import sqlalchemy as sa
 from loguru import logger
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
 
 from tradekit import __version__
-from tradekit.backoff import backoff_delay
 from tradekit.errors import StorageError
 from tradekit.events import DailyReport, Event
 from tradekit.models import (
@@ -44,14 +37,14 @@ from tradekit.models import (
 )
 from tradekit.store import rows, tables
 from tradekit.store.engine import SQLITE_BEGIN, make_engine, safe_url
+from tradekit.store.retry import RetryPolicy, is_transient, reason
 from tradekit.store.schema import check_schema
+from tradekit.store.sql import insert_if_absent, select_bars, select_order, upsert
 
 __all__ = [
     "NON_FINAL_STATUSES",
-    "AsyncStore",
     "RetryPolicy",
     "Store",
-    "config_digest",
     "now_ms",
 ]
 
@@ -66,76 +59,6 @@ _CANDLE_CHUNK = 5000
 def now_ms() -> int:
     """The current time in UTC milliseconds."""
     return time.time_ns() // 1_000_000
-
-
-@attrs.frozen
-class RetryPolicy:
-    """How long the store keeps trying when the database is locked or unreachable.
-
-    Attributes:
-        attempts: tries in all (at least 1).
-        first_delay: seconds to wait after the first failure; doubled after each later one.
-        max_delay: the longest wait between two tries.
-        sleep: the function that waits (tests pass one that does not).
-    """
-
-    attempts: int = 6
-    first_delay: float = 0.05
-    max_delay: float = 2.0
-    sleep: Callable[[float], None] = time.sleep
-
-    def delays(self) -> Iterator[float]:
-        """The waits between tries, in order."""
-        for retry in range(max(self.attempts, 1) - 1):
-            yield backoff_delay(retry, self.first_delay, self.max_delay)
-
-
-_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
-
-
-def _is_transient(exc: sa.exc.SQLAlchemyError, dialect: str) -> bool:
-    """True for errors worth retrying: locks, lost or refused connections."""
-    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    if not isinstance(exc, sa.exc.OperationalError):
-        return False
-    if dialect == "sqlite":
-        # SQLite also reports plain mistakes ("no such table") as OperationalError.
-        message = str(exc.orig).lower()
-        return any(word in message for word in _SQLITE_TRANSIENT)
-    return True
-
-
-def _reason(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    return str(orig if orig is not None else exc).strip().splitlines()[0]
-
-
-_SECRET_KEY = re.compile(r"secret|key|token|pass|webhook|credential|auth", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]+@")
-
-
-def config_digest(config: Mapping[str, Any]) -> str:
-    """A SHA-256 digest of a config with every secret blanked out first.
-
-    Values under secret-looking keys (``api_secret``, ``token``, ``webhook_url`` ...) and
-    passwords inside URLs are replaced before hashing, so the digest tells configs apart
-    without revealing, or even depending on, a secret.
-    """
-
-    def clean(value: Any, key: str = "") -> Any:
-        if _SECRET_KEY.search(key):
-            return "<secret>"
-        if isinstance(value, Mapping):
-            return {str(k): clean(v, str(k)) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [clean(v) for v in value]
-        if isinstance(value, str):
-            return _URL_PASSWORD.sub(r"\1<secret>@", value)
-        return value
-
-    text = json.dumps(clean(config), sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class Store:
@@ -203,27 +126,27 @@ class Store:
                 return call()
             except StorageError as exc:
                 cause = exc.__cause__
-                if not isinstance(cause, sa.exc.SQLAlchemyError) or not _is_transient(
+                if not isinstance(cause, sa.exc.SQLAlchemyError) or not is_transient(
                     cause, dialect
                 ):
                     raise
                 error: sa.exc.SQLAlchemyError = cause
             except sa.exc.SQLAlchemyError as exc:
-                if not _is_transient(exc, dialect):
+                if not is_transient(exc, dialect):
                     raise StorageError(
-                        f"{what} failed ({safe_url(self.engine.url)}): {_reason(exc)}"
+                        f"{what} failed ({safe_url(self.engine.url)}): {reason(exc)}"
                     ) from exc
                 error = exc
             delay = next(delays, None)
             if delay is None:
                 raise StorageError(
                     f"{what} failed after {attempt} attempts ({safe_url(self.engine.url)}): "
-                    f"{_reason(error)}"
+                    f"{reason(error)}"
                 ) from error
             logger.warning(
                 "store: {} failed ({}); retry {} of {} in {:.2f}s",
                 what,
-                _reason(error),
+                reason(error),
                 attempt,
                 self.retry.attempts - 1,
                 delay,
@@ -326,9 +249,9 @@ class Store:
         row = rows.order_to_row(order, self.run_id)
 
         def work(conn: Connection) -> None:
-            if _insert_if_absent(conn, tables.orders, row, ["client_order_id"]):
+            if insert_if_absent(conn, tables.orders, row, ["client_order_id"]):
                 return
-            stored = _select_order(conn, order.client_order_id)
+            stored = select_order(conn, order.client_order_id)
             if stored != order:
                 raise StorageError(
                     f"order {order.client_order_id!r} is already stored with other values"
@@ -348,7 +271,7 @@ class Store:
         t = tables.orders
 
         def work(conn: Connection) -> None:
-            _upsert(
+            upsert(
                 conn,
                 t,
                 [row],
@@ -361,7 +284,7 @@ class Store:
 
     def order(self, client_order_id: str) -> Order | None:
         """The stored order with this client order id, if any."""
-        return self._read("read order", lambda conn: _select_order(conn, client_order_id))
+        return self._read("read order", lambda conn: select_order(conn, client_order_id))
 
     def orders(
         self,
@@ -460,7 +383,7 @@ class Store:
         t = tables.positions
 
         def work(conn: Connection) -> None:
-            _upsert(
+            upsert(
                 conn,
                 t,
                 [row],
@@ -488,7 +411,7 @@ class Store:
         cols = [c for c in row if c not in {"trading_day", "run_id"}]
         self._write(
             f"record performance {report.trading_day}",
-            lambda conn: _upsert(conn, tables.daily_performance, [row], ["trading_day"], cols),
+            lambda conn: upsert(conn, tables.daily_performance, [row], ["trading_day"], cols),
         )
 
     def performance(self) -> list[DailyReport]:
@@ -555,7 +478,7 @@ class Store:
             batch = list(chunk)
             self._write(
                 f"save {len(batch)} {tf} candles",
-                lambda conn: _upsert(conn, t, batch, keys, values),
+                lambda conn: upsert(conn, t, batch, keys, values),
             )
             chunk.clear()
 
@@ -594,7 +517,7 @@ class Store:
                 stmt = stmt.where(t.c.time_ms > after)
             if until_ms is not None:
                 stmt = stmt.where(t.c.time_ms < until_ms)
-            page = self._read("read candles", functools.partial(_bars, stmt))
+            page = self._read("read candles", functools.partial(select_bars, stmt))
             yield from page
             if len(page) < _CANDLE_CHUNK:
                 return
@@ -618,215 +541,3 @@ class Store:
         )
         value = self._read("read candles", lambda c: c.execute(stmt).scalar())
         return None if value is None else int(value)
-
-
-def _bars(stmt: sa.Select[Any], conn: Connection) -> list[Bar]:
-    return [rows.bar_from_row(r._mapping) for r in conn.execute(stmt)]
-
-
-def _select_order(conn: Connection, client_order_id: str) -> Order | None:
-    t = tables.orders
-    row = conn.execute(sa.select(t).where(t.c.client_order_id == client_order_id)).first()
-    return None if row is None else rows.order_from_row(row._mapping)
-
-
-def _native_insert(conn: Connection, table: sa.Table) -> Any:
-    """A dialect insert with ON CONFLICT support, or None where there is none."""
-    name = conn.dialect.name
-    if name == "sqlite":
-        return sqlite.insert(table)
-    if name == "postgresql":
-        return postgresql.insert(table)
-    return None
-
-
-def _insert_if_absent(
-    conn: Connection, table: sa.Table, row: dict[str, Any], keys: Sequence[str]
-) -> bool:
-    """Insert ``row`` unless a row with the same keys exists; True when inserted."""
-    stmt = _native_insert(conn, table)
-    if stmt is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-        # rowcount is not reliable here (psycopg reports -1); RETURNING says what happened.
-        returned = conn.execute(stmt.returning(table.c[keys[0]]), row).first()
-        return returned is not None
-    match = sa.and_(*(table.c[k] == row[k] for k in keys))
-    if conn.execute(sa.select(sa.literal(1)).select_from(table).where(match)).first():
-        return False
-    conn.execute(table.insert(), row)
-    return True
-
-
-def _upsert(
-    conn: Connection,
-    table: sa.Table,
-    batch: Sequence[dict[str, Any]],
-    keys: Sequence[str],
-    update: Sequence[str],
-    newer: Callable[[Any], Any] | None = None,
-) -> None:
-    """Insert rows, or update ``update`` columns where the keys exist.
-
-    ``newer(new)`` gives an extra condition for updating, in terms of the incoming row
-    (``excluded``); rows failing it are left as they are.
-    """
-    stmt = _native_insert(conn, table)
-    if stmt is not None:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c: stmt.excluded[c] for c in update},
-            where=None if newer is None else newer(stmt.excluded),
-        )
-        conn.execute(stmt, list(batch))
-        return
-    # Portable fallback for other databases: update, insert when nothing matched.
-    for row in batch:
-        match = sa.and_(*(table.c[k] == row[k] for k in keys))
-        upd = table.update().where(match).values({c: row[c] for c in update})
-        if newer is not None:
-            upd = upd.where(newer(_Literal(row)))
-        if conn.execute(upd).rowcount:
-            continue
-        if not conn.execute(sa.select(sa.literal(1)).select_from(table).where(match)).first():
-            conn.execute(table.insert(), row)
-
-
-class _Literal:
-    """Column access on a plain row, as bound literals (the fallback's ``excluded``)."""
-
-    def __init__(self, row: Mapping[str, Any]) -> None:
-        self._row = row
-
-    def __getattr__(self, name: str) -> Any:
-        return sa.literal(self._row[name])
-
-
-class AsyncStore:
-    """The :class:`Store` API for async code: each call runs in a worker thread.
-
-    Writes go one at a time and in call order (one writer); a cancelled caller still lets
-    a started write finish, so cancellation never loses a half-sent record.
-
-    Args:
-        store: the store to wrap (closed by :meth:`aclose`).
-    """
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._write_limiter: anyio.CapacityLimiter | None = None
-
-    @classmethod
-    async def open(cls, url: str | URL, *, retry: RetryPolicy | None = None) -> AsyncStore:
-        """:meth:`Store.open` in a worker thread."""
-        store = await anyio.to_thread.run_sync(functools.partial(Store.open, url, retry=retry))
-        return cls(store)
-
-    async def aclose(self) -> None:
-        """Close the wrapped store."""
-        await anyio.to_thread.run_sync(self.store.close)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    @property
-    def run_id(self) -> str | None:
-        """The current run's id."""
-        return self.store.run_id
-
-    async def _write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        if self._write_limiter is None:
-            self._write_limiter = anyio.CapacityLimiter(1)
-        call = functools.partial(fn, *args, **kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._write_limiter)
-
-    async def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
-
-    async def start_run(
-        self, mode: str, *, config_digest: str | None = None, run_id: str | None = None
-    ) -> str:
-        """See :meth:`Store.start_run`."""
-        return await self._write(
-            self.store.start_run, mode, config_digest=config_digest, run_id=run_id
-        )
-
-    async def end_run(self, ended_ms: int | None = None) -> None:
-        """See :meth:`Store.end_run`."""
-        await self._write(self.store.end_run, ended_ms)
-
-    async def record_order(self, order: Order) -> None:
-        """See :meth:`Store.record_order`."""
-        await self._write(self.store.record_order, order)
-
-    async def order(self, client_order_id: str) -> Order | None:
-        """See :meth:`Store.order`."""
-        return await self._read(self.store.order, client_order_id)
-
-    async def update_order(self, order: Order) -> None:
-        """See :meth:`Store.update_order`."""
-        await self._write(self.store.update_order, order)
-
-    async def record_fill(self, fill: Fill) -> None:
-        """See :meth:`Store.record_fill`."""
-        await self._write(self.store.record_fill, fill)
-
-    async def record_signal(self, signal: Signal) -> None:
-        """See :meth:`Store.record_signal`."""
-        await self._write(self.store.record_signal, signal)
-
-    async def upsert_position(self, position: Position, updated_ms: int | None = None) -> None:
-        """See :meth:`Store.upsert_position`."""
-        await self._write(self.store.upsert_position, position, updated_ms)
-
-    async def record_event(self, event: Event) -> None:
-        """See :meth:`Store.record_event`."""
-        await self._write(self.store.record_event, event)
-
-    async def record_daily_performance(self, report: DailyReport) -> None:
-        """See :meth:`Store.record_daily_performance`."""
-        await self._write(self.store.record_daily_performance, report)
-
-    async def save_candles(self, timeframe: Timeframe | str, bars: Iterable[Bar]) -> int:
-        """See :meth:`Store.save_candles`."""
-        return await self._write(self.store.save_candles, timeframe, list(bars))
-
-    async def orders(self, **filters: Any) -> list[Order]:
-        """See :meth:`Store.orders`."""
-        return await self._read(self.store.orders, **filters)
-
-    async def open_orders(self, market: str | None = None) -> list[Order]:
-        """See :meth:`Store.open_orders`."""
-        return await self._read(self.store.open_orders, market)
-
-    async def reconcile_candidates(self) -> list[Order]:
-        """See :meth:`Store.reconcile_candidates`."""
-        return await self._read(self.store.reconcile_candidates)
-
-    async def fills(self, **filters: Any) -> list[Fill]:
-        """See :meth:`Store.fills`."""
-        return await self._read(self.store.fills, **filters)
-
-    async def positions(self, *, include_closed: bool = False) -> list[Position]:
-        """See :meth:`Store.positions`."""
-        return await self._read(self.store.positions, include_closed=include_closed)
-
-    async def events(self, **filters: Any) -> list[Event | dict[str, Any]]:
-        """See :meth:`Store.events`."""
-        return await self._read(self.store.events, **filters)
-
-    async def performance(self) -> list[DailyReport]:
-        """See :meth:`Store.performance`."""
-        return await self._read(self.store.performance)
-
-    async def candles(
-        self,
-        market: str,
-        timeframe: Timeframe | str,
-        since: int | None = None,
-        until: int | None = None,
-    ) -> list[Bar]:
-        """See :meth:`Store.candles`."""
-        return await self._read(self.store.candles, market, timeframe, since, until)

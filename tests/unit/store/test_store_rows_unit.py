@@ -30,7 +30,7 @@ from tradekit.store import rows
 from tradekit.store.candles import is_store_url, open_store_candle_source
 from tradekit.store.cli import storage_url
 from tradekit.store.engine import make_engine, safe_url
-from tradekit.store.store import RetryPolicy, config_digest
+from tradekit.store.retry import RetryPolicy
 from tradekit.store.types import Money
 
 money = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
@@ -148,27 +148,6 @@ def test_money_is_exact_on_sqlite_and_postgresql(value: float | Decimal) -> None
         assert float(back) == float(value)
     assert money_type.process_bind_param(0.1, sqlite.dialect()) == "0.1"
     assert money_type.process_bind_param(None, sqlite.dialect()) is None
-
-
-def test_config_digest_ignores_secrets() -> None:
-    config = {
-        "mode": "live",
-        "exchange": {"use": "bithumb", "api_key": "AAA", "api_secret": "BBB"},
-        "notifiers": [{"use": "slack", "webhook_url": "https://hooks.example/T0/XYZ"}],
-        "storage": {"url": "postgresql+psycopg://bot:hunter2@db/tradekit"},
-        "api": {"token": "tok"},
-    }
-    other_secrets = {
-        **config,
-        "exchange": {"use": "bithumb", "api_key": "C", "api_secret": "D"},
-        "notifiers": [{"use": "slack", "webhook_url": "https://hooks.example/other"}],
-        "storage": {"url": "postgresql+psycopg://bot:other@db/tradekit"},
-        "api": {"token": "x"},
-    }
-    digest = config_digest(config)
-    assert len(digest) == 64
-    assert config_digest(other_secrets) == digest
-    assert config_digest({**config, "mode": "paper"}) != digest
 
 
 BASE_CONFIG = "mode: backtest\nmarkets: [KRW-BTC]\nstrategy: {use: breakout}\n"

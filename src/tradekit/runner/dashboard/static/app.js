@@ -236,7 +236,7 @@
     renderKpis(status, today, positions);
     renderPositions(positions, status);
     renderFills(state.fills);
-    renderOrders(state.orders);
+    renderOrders(state.orders, status.mode);
     renderDays(state.days);
     for (const m of status.markets) decorateChart(m);
   }
@@ -351,7 +351,7 @@
     fillRows(body, rows, 8, "No fills yet.");
   }
 
-  function renderOrders(orders) {
+  function renderOrders(orders, mode) {
     const body = $("orders").tBodies[0];
     if (orders.unavailable) return fillRows(body, [], 7, orders.unavailable);
     const rows = orders.orders.slice().reverse().slice(0, 100).map((o) => {
@@ -369,7 +369,8 @@
         el("td", {}, el("span", { class: `tag ${o.reason}`, text: reasonText(o.reason) })),
       );
     });
-    fillRows(body, rows, 7, "No orders yet.");
+    const none = mode === "paper" ? "None: on paper the bar fill model fills, no order is sent." : "No orders yet.";
+    fillRows(body, rows, 7, none);
   }
 
   function renderDays(performance) {
