@@ -39,6 +39,15 @@ import sys, tradekit
 assert tradekit.__file__.startswith(sys.argv[1]), tradekit.__file__
 print("tradekit", tradekit.__version__, "imported from the venv")
 PY
+"$work/venv/bin/python" - <<'PY'
+# The dashboard's files are package data: the wheel must carry every one the page serves.
+from importlib import resources
+from tradekit.runner.dashboard.page import ASSETS
+static = resources.files("tradekit.runner.dashboard") / "static"
+for name in ["index.html", "vendor/LICENSE", "vendor/NOTICE", *(f for f, _ in ASSETS.values())]:
+    assert (static / name).is_file(), f"the wheel lacks the dashboard's {name}"
+print("dashboard files in the wheel:", len(ASSETS) + 3)
+PY
 
 echo "-- uv sync --locked --no-dev into a fresh environment"
 UV_PROJECT_ENVIRONMENT="$work/nodev" uv sync --locked --no-dev --quiet
