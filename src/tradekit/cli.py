@@ -234,11 +234,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 def _add_builtin_groups(group: click.Group) -> None:
     """Command groups that live beside the code they drive (imported without heavy deps)."""
+    from tradekit.optimize.cli import optimize_command
     from tradekit.runner.status_cli import status_command
     from tradekit.store.cli import db
 
     group.add_command(db)
     group.add_command(status_command)
+    group.add_command(optimize_command)
 
 
 _add_builtin_groups(cli)
