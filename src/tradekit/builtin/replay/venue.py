@@ -133,8 +133,7 @@ class ReplayVenue:
             index = next((i for i, b in enumerate(series) if b.time_ms >= start), len(series))
             price = series[index].open if index < len(series) else series[-1].close
             self.series[market] = _Series(series, index, _dec(price))
-        quote_balances = {c: _dec(v) for c, v in config.balances.items()}
-        self._free: dict[str, Decimal] = quote_balances
+        self._free: dict[str, Decimal] = {c: _dec(v) for c, v in config.balances.items()}
         self._average: dict[str, Decimal] = {}
         self._orders: dict[str, Order] = {}
         self._ids = itertools.count(1)
