@@ -2,7 +2,8 @@
 # The install paths the docs give, tried from scratch:
 #  1. the four distributions built as wheels and installed with pip into a clean venv (as from
 #     PyPI: our own wheels from the build folder, third-party ones from the index);
-#  2. `uv sync --locked --no-dev` (the deploy page's command) into a fresh environment.
+#  2. `uv sync --locked --no-dev` (the deploy page's command) into a fresh environment;
+#  3. a third-party plugin added to the `plugins` group (a copy of the workspace) stays installed.
 # Each must list the three shipped plugins; the wheel install must also run the example backtest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,15 @@ import sys, tradekit
 assert tradekit.__file__.startswith(sys.argv[1]), tradekit.__file__
 print("tradekit", tradekit.__version__, "imported from the venv")
 PY
+"$work/venv/bin/python" - <<'PY'
+# The dashboard's files are package data: the wheel must carry every one the page serves.
+from importlib import resources
+from tradekit.runner.dashboard.page import ASSETS
+static = resources.files("tradekit.runner.dashboard") / "static"
+for name in ["index.html", "vendor/LICENSE", "vendor/NOTICE", *(f for f, _ in ASSETS.values())]:
+    assert (static / name).is_file(), f"the wheel lacks the dashboard's {name}"
+print("dashboard files in the wheel:", len(ASSETS) + 3)
+PY
 
 echo "-- uv sync --locked --no-dev into a fresh environment"
 UV_PROJECT_ENVIRONMENT="$work/nodev" uv sync --locked --no-dev --quiet
@@ -45,4 +55,15 @@ expect_plugins "$work/nodev/bin/tradekit"
 if "$work/nodev/bin/python" -c "import pytest" 2>/dev/null; then
   echo "uv sync --no-dev installed the dev group (pytest)" >&2; exit 1
 fi
+echo "-- a third-party plugin added with uv add --group plugins survives later syncs"
+mkdir "$work/copy"
+git ls-files -z | tar --null -T - -cf - | tar -C "$work/copy" -xf -
+(
+  cd "$work/copy"
+  export UV_PROJECT_ENVIRONMENT="$work/copy-env"
+  uv add --quiet --no-sync --group plugins --editable ./examples/plugin-momentum
+  uv sync --quiet --no-dev
+  uv sync --quiet --no-dev   # the second sync is the one that removed `uv pip install -e` plugins
+  "$work/copy-env/bin/tradekit" plugins | grep -E "^momentum +tradekit-momentum "
+)
 echo "install paths: OK"

@@ -227,6 +227,7 @@ async def test_the_dashboard_drives_a_live_bot_in_chromium(
     tmp_path: Path, fake_bithumb: FakeBithumb
 ) -> None:
     expect = async_api.expect
+    expect.set_options(timeout=WAIT)  # a loaded CI machine is slow to paint, not wrong
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     bot, exchange = start_bot(tmp_path, fake_bithumb, port)
@@ -388,6 +389,7 @@ async def test_without_a_token_the_page_opens_on_localhost_without_asking(
     tmp_path: Path, fake_bithumb: FakeBithumb
 ) -> None:
     expect = async_api.expect
+    expect.set_options(timeout=WAIT)  # a loaded CI machine is slow to paint, not wrong
     port = free_port()
     bot, exchange = start_bot(tmp_path, fake_bithumb, port, token=None)
     console_errors: list[str] = []

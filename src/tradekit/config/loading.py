@@ -139,6 +139,7 @@ def parse_settings(
         api=raw.api,
         backtest=raw.backtest,
         paper=raw.paper,
+        optimize=raw.optimize,
         source=source,
     )
 

@@ -51,6 +51,8 @@ def masked(settings: Settings) -> dict[str, Any]:
     """
     data = _unstructure(settings)
     data.pop("source", None)
+    if data.get("optimize") is None:
+        data.pop("optimize", None)
     return typing.cast(dict[str, Any], data)
 
 

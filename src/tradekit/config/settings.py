@@ -139,6 +139,9 @@ class Settings:
     api: ApiSettings = ApiSettings()
     backtest: BacktestSettings = BacktestSettings()
     paper: PaperSettings = PaperSettings()
+    #: The ``optimize:`` block as written; ``tradekit optimize`` validates it
+    #: (:mod:`tradekit.optimize.spec`), other commands ignore it.
+    optimize: dict[str, Any] | None = None
     source: str = ""  # the file it was read from, for messages
 
 
@@ -157,6 +160,7 @@ class RawSettings:
     api: ApiSettings = ApiSettings()
     backtest: BacktestSettings = BacktestSettings()
     paper: PaperSettings = PaperSettings()
+    optimize: dict[str, Any] | None = None
 
 
 DEFAULT_RISK: list[dict[str, Any]] = [
