@@ -192,6 +192,11 @@ def test_two_jobs_share_one_study(write_config: ConfigWriter, tmp_path: Path) ->
     # Backtests ran in two worker processes, both other than this one's.
     assert len({r["worker"] for r in rows}) == 2
     summary = read_summary(tmp_path / "o")
+    # Without --quiet: the best trial and the in-sample against out-of-sample table.
+    best = summary["best"]
+    assert f"best trial {best['number']}: sharpe {best['value']:.4g}" in done.stdout
+    assert "In-sample against out-of-sample" in done.stdout
+    assert f"{summary['in_sample']['trades']}" in done.stdout
     assert summary["storage"] == "memory"
     assert summary["trials"]["this_run"] == 6
 
