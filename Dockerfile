@@ -16,7 +16,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_PROJECT_ENVIRONMENT=/opt/tradekit
 RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install "uv==${UV_VERSION}"
 WORKDIR /src
-COPY pyproject.toml uv.lock README.md LICENSE ./
+# The third-party dependencies first, from the lock file alone: a layer that later builds reuse
+# while only tradekit's own code changes.
+COPY pyproject.toml uv.lock ./
+COPY plugins/bithumb/pyproject.toml plugins/bithumb/
+COPY plugins/breakout/pyproject.toml plugins/breakout/
+COPY plugins/slack/pyproject.toml plugins/slack/
+RUN /opt/uv/bin/uv sync --locked --no-dev --no-editable --extra postgres --no-install-workspace
+COPY README.md LICENSE ./
 COPY src ./src
 COPY plugins ./plugins
 # --no-dev: no test tools; the default `plugins` group brings the shipped plugins;

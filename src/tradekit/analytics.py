@@ -313,7 +313,8 @@ class Analysis:
     monthly: dict[tuple[int, int], float]
     benchmark: Benchmark | None
     benchmark_times: Sequence[int]
-    benchmark_values: Sequence[float]
+    benchmark_values: Sequence[float]  # times ``benchmark_scale``: the buy-and-hold value
+    benchmark_scale: float
     benchmark_drawdown: Underwater | None
     benchmark_monthly: dict[tuple[int, int], float]
 
@@ -348,12 +349,19 @@ def analyze(
     bench = benchmark(prices, initial)
     b_times: Sequence[int] = ()
     b_values: Sequence[float] = ()
+    b_scale = 1.0
     b_dd = None
     b_monthly: dict[tuple[int, int], float] = {}
     if bench is not None:
-        b_times, b_values = benchmark_curve(prices, bench)
-        b_dd = underwater(b_times, b_values, initial)
-        b_monthly = monthly_returns(b_times, b_values, initial)
+        if len(prices) == 1:
+            # One market: the curve is its closes times a constant, and drawdowns and
+            # returns do not change with the scale: no million-element copy.
+            ((market, series),) = prices.items()
+            b_times, b_values, b_scale = series.times, series.close, bench.units[market]
+        else:
+            b_times, b_values = benchmark_curve(prices, bench)
+        b_dd = underwater(b_times, b_values, initial / b_scale)
+        b_monthly = monthly_returns(b_times, b_values, initial / b_scale)
     return Analysis(
         initial=initial,
         final=final,
@@ -364,6 +372,7 @@ def analyze(
         benchmark=bench,
         benchmark_times=b_times,
         benchmark_values=b_values,
+        benchmark_scale=b_scale,
         benchmark_drawdown=b_dd,
         benchmark_monthly=b_monthly,
     )

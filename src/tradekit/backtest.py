@@ -20,8 +20,8 @@ from tradekit.engine.core import EngineParams, TradeRecord, TradingCore
 from tradekit.errors import ConfigError
 from tradekit.events import EntryRejected, Event, TradingHalted, TradingResumed
 from tradekit.interfaces import RiskRule, Strategy
-from tradekit.metrics import max_drawdown, sharpe, summarize_trades
 from tradekit.models import Bar, Fill, Timeframe
+from tradekit.performance import max_drawdown, sharpe, summarize_trades
 
 if TYPE_CHECKING:
     from tradekit.store import Store
@@ -120,7 +120,14 @@ def run_bars(
 
     from tradekit.engine.loop import run_recorded
 
-    core = TradingCore(markets, strategy_factory, risk_rules, params, keep if keep_events else None)
+    core = TradingCore(
+        markets,
+        strategy_factory,
+        risk_rules,
+        params,
+        keep if keep_events else None,
+        event_types=_KEPT_EVENTS,
+    )
     core.start()
     run_recorded(core, bars, progress=progress, chunk=_CHUNK)
     return BacktestResult(

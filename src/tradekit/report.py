@@ -375,7 +375,7 @@ def _equity_chart(result: ReportData, a: Analysis) -> str:
     if a.benchmark is not None:
         bench = [
             (t, v / a.initial - 1)
-            for t, v in _line_points(a.benchmark_times, a.benchmark_values, 1.0)
+            for t, v in _line_points(a.benchmark_times, a.benchmark_values, a.benchmark_scale)
         ]
     everything = [v for _, v in strategy] + [v for _, v in bench]
     t0 = min(times[0], a.benchmark_times[0]) if bench else times[0]

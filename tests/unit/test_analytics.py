@@ -144,3 +144,13 @@ def test_a_real_run_books_every_fee_to_a_round_trip_and_every_bar_to_the_figures
     assert total - 1 == pytest.approx(result.final_equity / result.initial_equity - 1)
     assert a.benchmark is not None
     assert a.benchmark.total_return == pytest.approx(bars[-1].close / bars[0].open - 1)
+    # One market's benchmark is read off its closes without a scaled copy: same figures.
+    times, values = benchmark_curve(prices, a.benchmark)
+    full = underwater(times, values, a.initial)
+    assert a.benchmark_drawdown is not None
+    got = [(p.peak_ms, p.trough_ms, p.recovered_ms) for p in a.benchmark_drawdown.periods]
+    assert got == [(p.peak_ms, p.trough_ms, p.recovered_ms) for p in full.periods]
+    assert [p.depth for p in a.benchmark_drawdown.periods] == pytest.approx(
+        [p.depth for p in full.periods]
+    )
+    assert a.benchmark_monthly == pytest.approx(monthly_returns(times, values, a.initial))

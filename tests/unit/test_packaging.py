@@ -6,6 +6,7 @@ file and key when the metadata those installs rely on drifts.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,17 @@ def test_license_file_matches_the_license_field(folder: Path) -> None:
     text = (folder / "LICENSE").read_text(encoding="utf-8")
     assert text.startswith("MIT License\n")
     assert "Permission is hereby granted, free of charge" in text
+
+
+def test_docs_install_and_depend_on_tradekit_core() -> None:
+    # `pip install tradekit` or a dependency on "tradekit" would fetch a stranger's package.
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    pages += [ROOT / "examples" / "plugin-momentum" / "README.md"]
+    wrong = re.compile(r"pip install (-U )?[\"']?tradekit(\[|[\"']?(\s|$))|\[\"tradekit\"\]")
+    found = [
+        f"{page.relative_to(ROOT)}:{number}: {line.strip()}"
+        for page in pages
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+        if wrong.search(line)
+    ]
+    assert found == []

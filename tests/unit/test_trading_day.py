@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tradekit.builtin.risk import TradingDay
+from tradekit.trading_day import TradingDay
 
 HOUR = 3_600_000
 

@@ -410,6 +410,12 @@ async def test_an_unreachable_server_never_raises(logs: list[str]) -> None:
         assert await pump(stream, lambda: stream.stats.drops >= 3) == []
         assert not stream.is_live
     assert any("cannot connect" in line for line in logs)
+    # Which host, why, and which setting to check.
+    assert any(
+        f"cannot connect to 127.0.0.1:{port} (ConnectionRefusedError: connection refused, so "
+        "nothing listens on that port): check the network connection and exchange.ws_url" in line
+        for line in logs
+    )
 
 
 async def test_time_away_from_the_stream_does_not_count_as_silence(

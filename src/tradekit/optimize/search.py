@@ -22,9 +22,9 @@ from tradekit.analytics import PriceSeries
 from tradekit.backtest import merge_markets, run_bars
 from tradekit.config import Settings, load_settings, masked, parse_settings
 from tradekit.errors import ConfigError
-from tradekit.metrics import YEAR_MS
 from tradekit.models import Bar
 from tradekit.optimize.spec import OptimizeSpec, Param, parse_optimize, parse_path, set_path
+from tradekit.performance import YEAR_MS
 
 __all__ = ["Search", "Split", "calmar", "cut_at_time", "metrics_of"]
 

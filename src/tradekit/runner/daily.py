@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tradekit.builtin.risk import TradingDay
 from tradekit.events import DailyReport
+from tradekit.trading_day import TradingDay
 
 __all__ = ["DailyTracker"]
 

@@ -65,7 +65,10 @@ def load_bars(uri: str, market: str, timeframe: Timeframe) -> list[Bar]:
         source = open_parquet_source(uri) or open_csv_source(uri)
     if source is None:
         raise DataError(f"exchange.data: {uri!r} is not a .csv or Parquet file nor a database URL")
-    return list(source.bars(market, timeframe))
+    try:
+        return list(source.bars(market, timeframe))
+    except DataError as exc:  # say which setting named the file
+        raise DataError(f"exchange.data: {exc}") from None
 
 
 @attrs.define
@@ -133,8 +136,7 @@ class ReplayVenue:
             index = next((i for i, b in enumerate(series) if b.time_ms >= start), len(series))
             price = series[index].open if index < len(series) else series[-1].close
             self.series[market] = _Series(series, index, _dec(price))
-        quote_balances = {c: _dec(v) for c, v in config.balances.items()}
-        self._free: dict[str, Decimal] = quote_balances
+        self._free: dict[str, Decimal] = {c: _dec(v) for c, v in config.balances.items()}
         self._average: dict[str, Decimal] = {}
         self._orders: dict[str, Order] = {}
         self._ids = itertools.count(1)

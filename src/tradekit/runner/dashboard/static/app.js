@@ -169,7 +169,8 @@
 
   const state = {
     status: null, positions: [], today: null, fills: [], orders: [], days: [],
-    signature: "", polls: 0, timer: null, running: false, charts: new Map(),
+    signature: "", polls: 0, timer: null, running: false, busy: false, again: false, againFull: false,
+    charts: new Map(),
   };
 
   function start() {
@@ -186,8 +187,32 @@
     clearTimeout(state.timer);
   }
 
+  // One refresh at a time: a refresh asked for while one runs (after a button) runs right
+  // after it, so there is never more than one polling chain.
   async function refresh(full = false) {
+    if (state.busy) {
+      state.again = true;
+      state.againFull = state.againFull || full;
+      return;
+    }
+    state.busy = true;
     clearTimeout(state.timer);
+    try {
+      await poll(full);
+    } finally {
+      state.busy = false;
+    }
+    if (!state.running) return;
+    if (state.again) {
+      const again = state.againFull;
+      state.again = state.againFull = false;
+      refresh(again);
+    } else {
+      state.timer = setTimeout(refresh, POLL_MS);
+    }
+  }
+
+  async function poll(full) {
     try {
       const [status, positions, today] = await Promise.all([api("/status"), api("/positions"), api("/today")]);
       state.status = status;
@@ -212,7 +237,6 @@
       $("updated").textContent = `not reachable: ${err.message}`;
       $("updated").classList.add("stale");
     }
-    if (state.running) state.timer = setTimeout(refresh, POLL_MS);
   }
 
   async function refreshSlow(status) {

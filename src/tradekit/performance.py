@@ -1,4 +1,7 @@
-"""Performance figures from an equity curve and a list of round trips."""
+"""Performance figures of a backtest from its equity curve and round trips.
+
+Not to be confused with :mod:`tradekit.runner.metrics`, the Prometheus metrics of a running bot.
+"""
 
 from __future__ import annotations
 
