@@ -87,6 +87,10 @@ def config_check(config: Path) -> None:
     settings = load_config(config)
     if settings.mode in ("paper", "live"):
         _check_runnable(settings)
+    if settings.optimize is not None and settings.mode == "backtest":
+        from tradekit.optimize.search import Search
+
+        Search.check(config, process_host())  # what `tradekit optimize` would refuse
     click.echo(yaml.safe_dump(masked(settings), sort_keys=False, allow_unicode=True), nl=False)
     click.echo(f"# {config}: OK", err=True)
 
