@@ -178,9 +178,10 @@ def backtest_command(config: Path, output: Path, store_results: bool, quiet: boo
         ) as bar:
             task = bar.add_task("backtest", total=None)
             result = run_backtest(settings, progress=lambda n: bar.update(task, completed=n))
-    paths = write_report(result, output)
+    summary = result.summary  # computed once for the files and the table
+    paths = write_report(result, output, summary)
     if not quiet:
-        _print_summary(result.summary)
+        _print_summary(summary)
     for path in paths:
         click.echo(f"wrote {path}")
     if store is not None:
