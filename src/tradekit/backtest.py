@@ -120,7 +120,14 @@ def run_bars(
 
     from tradekit.engine.loop import run_recorded
 
-    core = TradingCore(markets, strategy_factory, risk_rules, params, keep if keep_events else None)
+    core = TradingCore(
+        markets,
+        strategy_factory,
+        risk_rules,
+        params,
+        keep if keep_events else None,
+        event_types=_KEPT_EVENTS,
+    )
     core.start()
     run_recorded(core, bars, progress=progress, chunk=_CHUNK)
     return BacktestResult(

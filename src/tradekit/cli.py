@@ -98,6 +98,10 @@ def config_check(config: Path, hosted: bool) -> None:
         settings = _hosted(settings)
     if settings.mode in ("paper", "live"):
         _check_runnable(settings)
+    if settings.optimize is not None and settings.mode == "backtest":
+        from tradekit.optimize.search import Search
+
+        Search.check(config, process_host())  # what `tradekit optimize` would refuse
     click.echo(yaml.safe_dump(masked(settings), sort_keys=False, allow_unicode=True), nl=False)
     click.echo(f"# {config}: OK", err=True)
 
@@ -120,6 +124,18 @@ def _check_runnable(settings: Settings) -> None:
             component.build()
         except Exception as exc:  # a plugin's own check: say which block it was
             problems.append(f"{key}: {type(exc).__name__}: {exc}")
+    exchange = settings.exchange
+    if exchange is not None and hasattr(exchange.cls, "clock_for"):
+        # A replay reads its candles when the bot starts (no network): read them now.
+        from tradekit.errors import DataError
+        from tradekit.interfaces import OwnClock
+
+        try:
+            built = exchange.build()
+            if isinstance(built, OwnClock):
+                built.clock_for(settings.markets, settings.timeframe)
+        except DataError as exc:
+            problems.append(str(exc))
     api = settings.api
     if api.enabled:
         with socket.socket(socket.AF_INET6 if ":" in api.host else socket.AF_INET) as probe:

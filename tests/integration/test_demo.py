@@ -115,3 +115,39 @@ def test_the_demo_trades_reports_and_answers_offline(
     with Store.open(f"sqlite:///{tmp_path / database}") as store:
         assert store.performance()
         assert store.fills()
+
+
+def test_config_check_reads_the_replayed_candles(tmp_path: Path) -> None:
+    """`config check` finds what `run` would refuse: a missing file, a start after the data."""
+    env = {**os.environ, "PORT": str(free_port())}
+
+    def check(config: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(SCRIPT), "config", "check", str(config)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+
+    assert check(ROOT / "examples" / "demo.yaml").returncode == 0
+    demo = (ROOT / "examples" / "demo.yaml").read_text(encoding="utf-8")
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(demo.replace("data/bithumb_btc_krw_1h.csv", "nope.csv"), encoding="utf-8")
+    result = check(missing)
+    assert result.returncode == 2
+    assert f"error: invalid configuration: exchange.data: {tmp_path / 'nope.csv'}: cannot read" in (
+        result.stderr
+    )
+    late = tmp_path / "late.yaml"
+    late.write_text(
+        demo.replace("data/bithumb", str(ROOT / "examples" / "data" / "bithumb")).replace(
+            "2019-10-25T04:00", "2030-01-01"
+        ),
+        encoding="utf-8",
+    )
+    result = check(late)
+    assert result.returncode == 2
+    assert "exchange.start: '2030-01-01' is after the last bar to replay" in result.stderr

@@ -128,7 +128,10 @@ def test_status_of_a_running_paper_bot_from_its_config(bot: tuple[Path, str]) ->
     assert paused.returncode == 0, paused.stderr
     state = json.loads(paused.stdout)
     assert (state["status"]["mode"], state["status"]["paused"]) == ("paper", True)
-    assert "PAUSED" in status(str(config)).stdout
+    again = status(str(config)).stdout
+    assert "PAUSED" in again
+    assert "held back" in again
+    assert "paused" in again.split("Entries", 1)[1]
 
 
 def test_a_refused_token_exits_2_naming_it(bot: tuple[Path, str]) -> None:
@@ -184,6 +187,9 @@ async def test_tables_show_positions_orders_fills_and_days_in_kst(store: AsyncSt
     assert "Blocked" in out
     assert "KRW-ETH: order x: fate unknown" in out
     assert "10,123,456 KRW (cash 9,000,000 KRW)" in out
+    # Today against the daily loss limit: 10,123,456.5 - 9,547,500 to go.
+    assert "2023-11-16 (KST): P&L +73,456 KRW (+0.73%), drawdown 0.20%, 1 trade(s)" in out
+    assert "5.00%: entries halt below 9,547,500 KRW (575,956 KRW to go)" in out
     lines = out.splitlines()
     # The position: 0.5 BTC at 50,000,000 with its stop and take-profit.
     (row,) = [line for line in lines if "KRW-BTC" in line and "47,500,000" in line]

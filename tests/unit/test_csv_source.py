@@ -263,3 +263,17 @@ def test_quirks_and_seconds_are_read_columnar(tmp_path: Path) -> None:
 def test_a_row_that_fails_is_left_to_the_row_reader(tmp_path: Path, row: str) -> None:
     # The row reader names the line (the tests above); the columnar reading only says "not me".
     assert _read_fast(write(tmp_path, [f"{H},10,11,9,10,1", row])) is None
+
+
+def test_bars_of_checked_columns_are_ordinary_frozen_bars(real_candles: Path) -> None:
+    import attrs
+
+    from tradekit.models import Bar
+
+    bars = list(CsvCandleSource(real_candles).bars("KRW-BTC", Timeframe("1h")))
+    rebuilt = [Bar(b.market, b.time_ms, b.open, b.high, b.low, b.close, b.volume) for b in bars]
+    assert bars == rebuilt
+    assert [hash(b) for b in bars[:100]] == [hash(b) for b in rebuilt[:100]]
+    assert type(bars[0]) is Bar
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        bars[0].close = 1.0  # type: ignore[misc]

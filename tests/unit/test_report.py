@@ -131,3 +131,21 @@ def test_the_page_needs_nothing_from_outside(needle: str) -> None:
     bars = random_walk_bars(500, seed=1)
     html = render_html(_run(bars, [10_000_000.0] * 500, [], []))
     assert needle not in html
+
+
+def test_a_run_without_prices_or_trades_still_renders() -> None:
+    """run_bars on bars from elsewhere keeps no prices: no candles, no benchmark, no crash."""
+    bars = random_walk_bars(200, seed=4)
+    run = _run(bars, [10_000_000.0] * 200, [], [])
+    run.prices = {}
+    html = render_html(run)
+    assert "price and trades" not in html
+    assert "buying and holding" not in html
+    assert "No round trips: the strategy never entered." in html
+    assert "Drawdown (below the previous peak)" in html
+
+
+def test_no_bars_says_so() -> None:
+    run = _run(random_walk_bars(1), [10_000_000.0], [], [])
+    run.equity_times, run.equity_values, run.prices = [], [], {}
+    assert "<p>No bars were processed.</p>" in render_html(run)

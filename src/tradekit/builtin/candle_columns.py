@@ -80,7 +80,10 @@ def check_row(
 
 
 def checked_columns(
-    stamp: pa.Array, values: Sequence[pa.Array], *, milliseconds: bool
+    stamp: pa.Array | pa.ChunkedArray,
+    values: Sequence[pa.Array | pa.ChunkedArray],
+    *,
+    milliseconds: bool,
 ) -> Columns | int:
     """The columns as arrays if every row passes :func:`check_row`; else the first bad row.
 
@@ -118,18 +121,24 @@ def checked_columns(
     return times, [_to_array(col, "d") for col in values]
 
 
-def _to_array(column: pa.Array, typecode: str) -> array[Any]:
-    """A copy of a null-free 8-byte Arrow column as an ``array``."""
+def _to_array(column: pa.Array | pa.ChunkedArray, typecode: str) -> array[Any]:
+    """A copy of a null-free 8-byte Arrow column (chunked or not) as an ``array``."""
     out: array[Any] = array(typecode)
-    data = column.buffers()[1]
-    assert data is not None
-    start = column.offset * 8
-    out.frombytes(memoryview(data)[start : start + len(column) * 8])
+    for chunk in getattr(column, "chunks", [column]):
+        data = chunk.buffers()[1]
+        if data is None:  # an empty chunk
+            continue
+        start = chunk.offset * 8
+        out.frombytes(memoryview(data)[start : start + len(chunk) * 8])
     return out
 
 
 class CandleColumns:
-    """One market's checked candles as columns in bar order (sorted, without duplicates)."""
+    """One market's checked candles as columns in bar order (sorted, without duplicates).
+
+    Only made from columns every row of which passed :func:`checked_columns` or
+    :func:`check_row`: its bars are not checked again.
+    """
 
     __slots__ = ("close", "high", "low", "market", "open", "times", "volume")
 
@@ -142,13 +151,10 @@ class CandleColumns:
         return len(self.times)
 
     def bars(self) -> Iterator[Bar]:
-        """The bars, created as they are asked for.
-
-        ``Bar()`` checks each bar again (cheaply on valid data) and creates its floats from the
-        arrays as it goes: the floats of a million rows never exist all at once.
-        """
+        """The bars, created as they are asked for (the floats of a million rows never exist
+        all at once)."""
         return map(
-            Bar,
+            _checked_bar,
             repeat(self.market),
             self.times,
             self.open,
@@ -157,6 +163,32 @@ class CandleColumns:
             self.close,
             self.volume,
         )
+
+
+_SET_MARKET, _SET_TIME, _SET_OPEN, _SET_HIGH, _SET_LOW, _SET_CLOSE, _SET_VOLUME = (
+    Bar.__dict__[name].__set__
+    for name in ("market", "time_ms", "open", "high", "low", "close", "volume")
+)
+
+
+def _checked_bar(
+    market: str, time_ms: int, o: float, h: float, lo: float, c: float, v: float
+) -> Bar:
+    """A :class:`Bar` of values already checked, built without checking them again.
+
+    The slots are filled through their descriptors, as ``Bar()`` fills them through
+    ``object.__setattr__`` (a frozen class), minus the check: 0.5 µs a bar instead of 0.8,
+    a tenth of a whole backtest's time per bar. The result is an ordinary, frozen ``Bar``.
+    """
+    bar: Bar = object.__new__(Bar)
+    _SET_MARKET(bar, market)
+    _SET_TIME(bar, time_ms)
+    _SET_OPEN(bar, o)
+    _SET_HIGH(bar, h)
+    _SET_LOW(bar, lo)
+    _SET_CLOSE(bar, c)
+    _SET_VOLUME(bar, v)
+    return bar
 
 
 def ordered_columns(

@@ -160,7 +160,8 @@ def _read_fast(path: Path) -> Columns | None:
         return None
     if table.num_rows == 0:
         return None
-    stamp, *values = (table.column(name).combine_chunks() for name in wanted)
+    # Column by column, chunk by chunk: no column is copied whole before it becomes an array.
+    stamp, *values = (table.column(name) for name in wanted)
     checked = checked_columns(stamp, values, milliseconds=False)
     return None if isinstance(checked, int) else checked
 

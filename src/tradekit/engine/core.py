@@ -141,6 +141,8 @@ class TradingCore(Account):
         risk_rules: the risk chain, in config order; at least one must size entries.
         params: cash, fee, minimum order value, slippage, quantity step and price grid.
         emit: receives every event (signals, fills, rejections, halts...).
+        event_types: the only event types ``emit`` wants (None: all); signals, fills and
+            opened or closed positions of other types are not built.
         port: where orders are filled; the bar fill model of the fill rules by default.
         rules: quantity step and price grid per market (default: from ``params``).
     """
@@ -154,6 +156,7 @@ class TradingCore(Account):
         emit: Callable[[Event], None] | None = None,
         port: ExecutionPort | None = None,
         rules: Mapping[str, VenueRules] | None = None,
+        event_types: tuple[type[Event], ...] | None = None,
     ) -> None:
         if not any(rule.sizes_entries for rule in risk_rules):
             raise ConfigError(
@@ -169,6 +172,16 @@ class TradingCore(Account):
         self._gridded = any(r.ticks is not None for r in self.rules.values())
         self.risk_rules = list(risk_rules)
         self.emit = emit or _ignore
+
+        def wanted(kind: type[Event]) -> bool:
+            return emit is not None and (event_types is None or issubclass(kind, event_types))
+
+        # The events of every signal and fill are not even built when nobody wants them (a
+        # backtest keeps only the rare ones): a few µs for each of tens of thousands of fills.
+        self._tell_signals = wanted(SignalEvent)
+        self._tell_fills = wanted(FillEvent)
+        self._tell_opened = wanted(PositionOpened)
+        self._tell_closed = wanted(PositionClosed)
         if port is None:
             port = BarFillModel(params.fee_rate, params.slippage, self.rules)
         self.port = port
@@ -407,7 +420,8 @@ class TradingCore(Account):
         elif action == SELL:
             pos = state.position
             if pos is not None and state.selling is None:
-                self.emit(SignalEvent(bar.time_ms, signal))
+                if self._tell_signals:
+                    self.emit(SignalEvent(bar.time_ms, signal))
                 self._sell(state, pos, pos.quantity, SIGNAL, bar.time_ms, None)
         else:
             raise StrategyError(
@@ -416,7 +430,8 @@ class TradingCore(Account):
             )
 
     def _consider_entry(self, state: MarketState, signal: Signal, bar: Bar) -> None:
-        self.emit(SignalEvent(bar.time_ms, signal))
+        if self._tell_signals:
+            self.emit(SignalEvent(bar.time_ms, signal))
         market = bar.market
         refused = "paused" if self.paused else None
         why = "trading is paused"
@@ -601,21 +616,25 @@ class TradingCore(Account):
             state.position = pos
             state.stop_armed = pos.stop
             self._hold(state)
-            self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
-            self.emit(PositionOpened(fill.time_ms, pos.snapshot(state.market, fill.price)))
+            if self._tell_fills:
+                self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
+            if self._tell_opened:
+                self.emit(PositionOpened(fill.time_ms, pos.snapshot(state.market, fill.price)))
             return
         # A further fill of the same entry: one position at the average price.
         pos.add(fill.quantity, fill.price, cost)
         if self._gridded:
             self._to_grid(state.market, pos)
         state.stop_armed = pos.stop
-        self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
+        if self._tell_fills:
+            self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
 
     def _book_sell(self, state: MarketState, fill: Fill) -> None:
         net = fill.price * fill.quantity - fill.fee
         self.cash += net
         self.fills.append(fill)
-        self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
+        if self._tell_fills:
+            self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
         pos = state.position
         if pos is None:  # only carried remainder was sold
             state.remainder = max(0.0, round(state.remainder - fill.quantity, 8))
@@ -668,8 +687,9 @@ class TradingCore(Account):
             reason,
         )
         self.trades.append(trade)
-        closed = pos.snapshot(state.market, price, quantity=quantity)
-        self.emit(PositionClosed(time_ms, closed, trade.pnl, reason))
+        if self._tell_closed:
+            closed = pos.snapshot(state.market, price, quantity=quantity)
+            self.emit(PositionClosed(time_ms, closed, trade.pnl, reason))
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -80,6 +80,9 @@ def optimize_command(
             TimeElapsedColumn(),
             "{task.fields[best]}",
             transient=True,
+            # No refresh thread: worker processes are forked from this one, and a fork must
+            # not copy a lock some other thread holds.
+            auto_refresh=False,
         ) as bar:
             task = bar.add_task("trials", total=trials, best="")
 
@@ -88,8 +91,13 @@ def optimize_command(
                     best[:] = [value]
                 shown = f"best {best[0]:.4g}" if best else ""
                 bar.update(task, advance=1, best=shown)
+                bar.refresh()
 
-            result = optimize(request, advance, lambda total: bar.update(task, total=total))
+            def start(total: int) -> None:
+                bar.update(task, total=total)
+                bar.refresh()
+
+            result = optimize(request, advance, start)
         _print_result(result.summary)
     for path in result.paths:
         click.echo(f"wrote {path}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from tradekit.errors import TradekitError
 from tradekit.optimize.output import comparison, write_best, write_summary, write_trials
 from tradekit.optimize.search import Search, Split, relative_data
 from tradekit.optimize.study import (
@@ -113,7 +114,13 @@ def optimize(
         finally:
             evaluator.close(abandon=abandoned)
         interrupted = abandoned or bool(stop)
-        return _report(request, search, storage, names, len(counted), interrupted)
+        result = _report(request, search, storage, names, len(counted), interrupted)
+        if evaluator.broken:
+            raise TradekitError(
+                f"a worker process died ({evaluator.broken}); the trials that finished are "
+                f"in {request.output}"
+            )
+        return result
 
 
 def _seed(search: Search, study: Any, storage_url: str | None) -> int:

@@ -89,14 +89,13 @@ class Search:
         self.splits = self._splits()
 
     @classmethod
-    def load(
+    def check(
         cls, path: str | Path, host: Any = None, env: Mapping[str, str] | None = None
     ) -> Search:
-        """Read and check the config, its ``optimize:`` block and its candles.
+        """Read and check the config and its ``optimize:`` block; the candles are not read.
 
         Raises:
             ConfigError: the config or its ``optimize:`` block is invalid (every problem).
-            DataError: a candle file is malformed.
         """
         from tradekit.plugins import load_plugins
 
@@ -109,7 +108,20 @@ class Search:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         search = cls(path, doc, settings, spec, host, [], env)
         search.check_space()
-        search.bars = load_bars(settings, host)
+        return search
+
+    @classmethod
+    def load(
+        cls, path: str | Path, host: Any = None, env: Mapping[str, str] | None = None
+    ) -> Search:
+        """Read and check the config, its ``optimize:`` block and its candles.
+
+        Raises:
+            ConfigError: the config or its ``optimize:`` block is invalid (every problem).
+            DataError: a candle file is malformed.
+        """
+        search = cls.check(path, host, env)
+        search.bars = load_bars(search.settings, search.host)
         search.splits = search._splits()
         return search
 

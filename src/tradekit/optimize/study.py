@@ -268,6 +268,7 @@ class InProcess:
     """Runs each backtest right away, in this process."""
 
     capacity = 1
+    broken: str | None = None
 
     def __init__(self, search: Search) -> None:
         self._search = search
@@ -287,35 +288,54 @@ class InProcess:
 
 
 class ProcessPool:
-    """Runs backtests in ``jobs`` worker processes, each holding the candles in memory."""
+    """Runs backtests in ``jobs`` worker processes, each holding the candles in memory.
+
+    ``broken`` says why when a worker died (killed, out of memory): its trial and those queued
+    behind it fail, and no more are taken.
+    """
 
     def __init__(self, search: Search, jobs: int) -> None:
         import multiprocessing
         import queue
+        from concurrent.futures import ProcessPoolExecutor
 
         # Forked where the system can: the workers start at once with the candles already in
         # memory, shared with this process until written. Elsewhere each spawned worker
         # loads them once. Either way nothing else is shared: the study stays here.
         methods = multiprocessing.get_all_start_methods()
         method = "fork" if "fork" in methods else "spawn"
-        context = multiprocessing.get_context(method)
         source: Search | Path = search if method == "fork" else search.path
         self.capacity = jobs
+        self.broken: str | None = None
         self._ready: queue.Queue[tuple[int, Evaluation]] = queue.Queue()
-        self._pool = context.Pool(jobs, initializer=init_worker, initargs=(source,))
+        self._executor = ProcessPoolExecutor(
+            jobs,
+            mp_context=multiprocessing.get_context(method),
+            initializer=init_worker,
+            initargs=(source,),
+        )
 
     def submit(self, number: int, window: int, values: dict[str, Any]) -> None:
         """Queue a backtest; its result arrives through :meth:`results`."""
+        from concurrent.futures import BrokenExecutor, Future
 
-        def failed(exc: BaseException) -> None:
-            self._ready.put((number, Evaluation(error=f"{type(exc).__name__}: {exc}")))
+        def done(future: Future[Evaluation]) -> None:
+            error = None if future.cancelled() else future.exception()
+            if future.cancelled() or error is not None:
+                reason = "cancelled" if error is None else f"{type(error).__name__}: {error}"
+                if isinstance(error, BrokenExecutor):
+                    self.broken = reason
+                self._ready.put((number, Evaluation(error=reason)))
+            else:
+                self._ready.put((number, future.result()))
 
-        self._pool.apply_async(
-            evaluate_in_worker,
-            (window, values),
-            callback=lambda result: self._ready.put((number, result)),
-            error_callback=failed,
-        )
+        try:
+            future = self._executor.submit(evaluate_in_worker, window, values)
+        except BrokenExecutor as exc:
+            self.broken = f"{type(exc).__name__}: {exc}"
+            self._ready.put((number, Evaluation(error=self.broken)))
+            return
+        future.add_done_callback(done)
 
     def results(self, timeout: float) -> list[tuple[int, Evaluation]]:
         """The results ready within ``timeout`` seconds (at least one if any arrives)."""
@@ -332,12 +352,20 @@ class ProcessPool:
                 return done
 
     def close(self, abandon: bool = False) -> None:
-        """Stop the workers (at once when ``abandon``, else after their work)."""
-        if abandon:
-            self._pool.terminate()
-        else:
-            self._pool.close()
-        self._pool.join()
+        """Stop the workers: after their work, or at once when ``abandon``."""
+        if not abandon:
+            self._executor.shutdown(wait=True)
+            return
+        terminate = getattr(self._executor, "terminate_workers", None)
+        if terminate is not None:  # Python 3.14
+            terminate()
+            return
+        # Before 3.14, the executor's own process table (shutdown empties it: read it first).
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+            process.join()
 
 
 def grid_started(study: Any) -> int:
@@ -375,6 +403,7 @@ def search_window(
                 asked < trials
                 and len(pending) < evaluator.capacity
                 and not should_stop()
+                and not evaluator.broken
                 and (grid_size is None or grid_started(study) < grid_size)
             ):
                 trial = study.ask()

@@ -120,7 +120,7 @@ def fetch_state(url: str, token: str | None, timeout: float = 5.0) -> dict[str, 
                     f"the bot at {base} refused the request ({detail}); without a token it "
                     "answers only on this machine"
                 ) from None
-            if optional and exc.code == 503:
+            if optional and exc.code in (404, 503):  # no store; 404: a bot without the route
                 return {"unavailable": detail}
             raise ApiUnreachable(f"{base}{path} answered HTTP {exc.code}: {detail}") from None
         except (urllib.error.URLError, OSError) as exc:
@@ -137,6 +137,7 @@ def fetch_state(url: str, token: str | None, timeout: float = 5.0) -> dict[str, 
     return {
         "url": base,
         "status": get("/status"),
+        "today": get("/today", optional=True),
         "positions": get("/positions").get("positions", []),
         "orders": get(f"/orders?limit={_RECENT}", optional=True),
         "fills": get(f"/fills?limit={_RECENT}", optional=True),
@@ -188,6 +189,7 @@ def render_state(state: dict[str, Any]) -> RenderableType:
         f"{s.get('bars_processed', 0):,} bars, {s.get('fills', 0):,} fills, "
         f"{s.get('open_positions', 0)} open position(s)",
     )
+    _today_rows(head, state.get("today", {}))
     for market, why in s.get("blocked", {}).items():
         head.add_row("[red]Blocked[/]", f"{market}: {why}")
     for market, quantity in s.get("remainders", {}).items():
@@ -229,6 +231,37 @@ def render_state(state: dict[str, Any]) -> RenderableType:
     parts.append(_fills_table(state["fills"]))
     parts.append(_days_table(state["performance"]))
     return Group(*parts)
+
+
+def _today_rows(head: Any, today: dict[str, Any]) -> None:
+    """Today's P&L against the daily loss limit, and what holds entries back."""
+    if not today or "unavailable" in today:
+        return
+    if today.get("trading_day"):  # empty before the first bar
+        start = today.get("start_equity") or 0.0
+        profit = today.get("profit", 0.0)
+        ret = f" ({profit / start:+.2%})" if start else ""
+        win = today.get("win_rate")
+        head.add_row(
+            "Today",
+            f"{today['trading_day']} (KST): P&L {_signed(profit)} KRW{ret}, drawdown "
+            f"{_pct(today.get('max_drawdown'))}, {today.get('trades', 0)} trade(s)"
+            + (f", win rate {win:.0%}" if win is not None else ""),
+        )
+    limit, floor = today.get("loss_limit"), today.get("loss_limit_equity")
+    if limit is not None and floor is not None:
+        room = today.get("equity", 0.0) - floor
+        head.add_row(
+            "Loss limit",
+            f"{limit:.2%}: entries halt below {_num(floor)} KRW "
+            + (f"({_num(room)} KRW to go)" if room > 0 else "[red](reached)[/]"),
+        )
+    if today.get("entries_allowed", True):
+        head.add_row("Entries", "[green]allowed[/]")
+    else:
+        head.add_row("Entries", "[red]held back[/]")
+    for why in today.get("entry_blocks", []):
+        head.add_row("", f"· {why}")
 
 
 def _unavailable(title: str, data: dict[str, Any]) -> str | None:

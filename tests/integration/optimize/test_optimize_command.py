@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -192,6 +193,11 @@ def test_two_jobs_share_one_study(write_config: ConfigWriter, tmp_path: Path) ->
     # Backtests ran in two worker processes, both other than this one's.
     assert len({r["worker"] for r in rows}) == 2
     summary = read_summary(tmp_path / "o")
+    # Without --quiet: the best trial and the in-sample against out-of-sample table.
+    best = summary["best"]
+    assert f"best trial {best['number']}: sharpe {best['value']:.4g}" in done.stdout
+    assert "In-sample against out-of-sample" in done.stdout
+    assert f"{summary['in_sample']['trades']}" in done.stdout
     assert summary["storage"] == "memory"
     assert summary["trials"]["this_run"] == 6
 
@@ -324,3 +330,46 @@ def test_walk_forward_reports_each_window(write_config: ConfigWriter, tmp_path: 
     assert summary["best"] == windows[1]["best"]
     best_config = yaml.safe_load((tmp_path / "out" / "best.yaml").read_text(encoding="utf-8"))
     assert best_config["strategy"]["lookback"] == windows[1]["best"]["params"]["strategy.lookback"]
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_a_worker_killed_fails_its_trial_and_the_run_stops_with_the_files(
+    write_config: ConfigWriter, tmp_path: Path
+) -> None:
+    config = write_config()
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = popen_tradekit(
+        "optimize", config, "--trials", "100000", "--jobs", "2", "--storage", url,
+        "--output", tmp_path / "out", "--quiet",
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        finished = 0
+        while finished < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            try:
+                with stored_study("search", url) as study:
+                    finished = sum(t.state.is_finished() for t in study.trials)
+            except KeyError:  # not created yet
+                continue
+        assert finished >= 2, "no trials finished in time"
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert "a worker process died" in err
+    rows = read_trials(tmp_path / "out")
+    assert len(rows) >= 2
+    assert "FAIL" in {r["state"] for r in rows}
+    with stored_study("search", url) as study:
+        # Nothing is left running: the lost trials were recorded as failed.
+        assert {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED", "FAIL"}
+        assert len(study.trials) == len(rows)

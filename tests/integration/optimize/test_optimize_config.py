@@ -193,3 +193,12 @@ def test_without_optuna_the_command_says_how_to_install_it(
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )  # fmt: skip
     assert backtest.returncode == 0, backtest.stderr
+
+
+def test_config_check_checks_the_block_too(write_config: ConfigWriter) -> None:
+    bad = tradekit("config", "check", write_config(space(strategy__lookbak={"int": [10, 40]})))
+    assert bad.returncode == 2
+    assert "optimize.space.strategy.lookbak: strategy.lookbak is not a setting" in bad.stderr
+    good = tradekit("config", "check", write_config(name="good.yaml"))
+    assert good.returncode == 0, good.stderr
+    assert "strategy.lookback:" in good.stdout  # the block is shown with the settings

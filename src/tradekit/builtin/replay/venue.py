@@ -65,7 +65,10 @@ def load_bars(uri: str, market: str, timeframe: Timeframe) -> list[Bar]:
         source = open_parquet_source(uri) or open_csv_source(uri)
     if source is None:
         raise DataError(f"exchange.data: {uri!r} is not a .csv or Parquet file nor a database URL")
-    return list(source.bars(market, timeframe))
+    try:
+        return list(source.bars(market, timeframe))
+    except DataError as exc:  # say which setting named the file
+        raise DataError(f"exchange.data: {exc}") from None
 
 
 @attrs.define

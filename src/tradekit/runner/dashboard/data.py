@@ -23,7 +23,7 @@ from tradekit.models import Bar, Timeframe
 from tradekit.runner.control import BotControl, TodayStatus, UnknownMarket
 from tradekit.runner.recent_bars import DEFAULT_SIZE
 
-__all__ = ["DEFAULT_CANDLES", "candle_to_dict", "data_routes", "today_to_dict"]
+__all__ = ["DEFAULT_CANDLES", "candle_to_dict", "data_routes"]
 
 #: Candles ``GET /candles/{market}`` returns when no ``limit`` is given.
 DEFAULT_CANDLES = 300
@@ -49,24 +49,6 @@ class CandlesOut(TypedDict):
     candles: list[CandleOut]
 
 
-class TodayOut(TypedDict):
-    """``GET /today``: see :class:`~tradekit.runner.control.TodayStatus`."""
-
-    trading_day: str
-    start_equity: float
-    equity: float
-    profit: float
-    max_drawdown: float
-    trades: int
-    win_rate: float | None
-    loss_limit: float | None
-    loss_limit_reference: float | None
-    loss_limit_equity: float | None
-    halted: bool
-    entries_allowed: bool
-    entry_blocks: list[str]
-
-
 def candle_to_dict(bar: Bar) -> CandleOut:
     """The JSON form of a bar (its market is the route's)."""
     return {
@@ -76,25 +58,6 @@ def candle_to_dict(bar: Bar) -> CandleOut:
         "low": bar.low,
         "close": bar.close,
         "volume": bar.volume,
-    }
-
-
-def today_to_dict(today: TodayStatus) -> TodayOut:
-    """The JSON form of the trading day's status."""
-    return {
-        "trading_day": today.trading_day,
-        "start_equity": today.start_equity,
-        "equity": today.equity,
-        "profit": today.profit,
-        "max_drawdown": today.max_drawdown,
-        "trades": today.trades,
-        "win_rate": today.win_rate,
-        "loss_limit": today.loss_limit,
-        "loss_limit_reference": today.loss_limit_reference,
-        "loss_limit_equity": today.loss_limit_equity,
-        "halted": today.halted,
-        "entries_allowed": today.entries_allowed,
-        "entry_blocks": list(today.entry_blocks),
     }
 
 
@@ -120,10 +83,10 @@ def data_routes(bot: BotControl, *, secured: Mapping[str, Any]) -> list[HTTPRout
     with_404 = {**secured, "raises": [*secured.get("raises", []), NotFoundException]}
 
     @get("/today", summary="Today against the daily loss limit", **secured)
-    async def today() -> TodayOut:
+    async def today() -> TodayStatus:
         """The trading day so far (Asia/Seoul): profit, drawdown and trades, the daily loss
         limit's threshold, and why new entries are not taken, if they are not."""
-        return today_to_dict(bot.today())
+        return bot.today()
 
     @get("/candles/{market:str}", summary="Recent candles", **with_404)
     async def candles(market: MarketPath, limit: CandleLimit = DEFAULT_CANDLES) -> CandlesOut:
