@@ -1,4 +1,4 @@
-"""The breakout rules of ``spec/breakout.md`` written for backtrader, as its users write them.
+"""The breakout rules of ``docs/backtests.md#fill-rules`` written for backtrader, as its users do.
 
 Run by ``bench/backtest_vs_backtrader.py`` with the Python of a separate environment that has
 backtrader from PyPI (tradekit is not installed there):

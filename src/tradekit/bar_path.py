@@ -1,10 +1,11 @@
 """A bar's trade path: the prices a candle's trades walk through, tick by tick.
 
-A backtest fills by the bar rules of ``spec/breakout.md`` (a touched stop at the stop price,
-a take-profit at ``max(open, tp)``, the stop first). A market replayed as trades must let a
-live bot see the same levels: playing each bar as open -> low -> high -> close in steps of one
-price tick puts the first trade at or below a stop within one tick of it, and likewise for a
-take-profit, so a market order sent right after that trade fills where the backtest would.
+A backtest fills by the rules of ``docs/backtests.md#fills-within-a-bar`` (a touched stop at
+the stop price, a take-profit at ``max(open, tp)``, the stop first). A market replayed as trades
+must let a live bot see the same levels: playing each bar as open -> low -> high -> close in
+steps of one price tick puts the first trade at or below a stop within one tick of it, and
+likewise for a take-profit, so a market order sent right after that trade fills where the
+backtest would.
 
 Shared by the built-in ``replay`` exchange and the fake Bithumb's ``BarReplay``.
 """

@@ -31,11 +31,13 @@ __all__ = [
     "CandleSource",
     "Component",
     "Exchange",
+    "ExplainsHalt",
     "LiveBars",
     "Notifier",
     "OwnClock",
     "PlansExits",
     "RiskRule",
+    "SkipsBars",
     "Strategy",
 ]
 
@@ -101,8 +103,7 @@ class RiskRule(Protocol):
 
     ``on_bar_close`` runs after every bar's fills and before its signal (it can halt trading);
     ``check`` returns the intent (possibly resized with ``attrs.evolve``) or a Rejection.
-    A rule whose ``on_bar_close`` does nothing may say so with a class attribute
-    ``watches_bars = False``; the core then skips the call on every bar.
+    A rule may also declare the optional :class:`SkipsBars` and :class:`ExplainsHalt`.
     """
 
     name: ClassVar[str]
@@ -124,6 +125,27 @@ class RiskRule(Protocol):
         ...
 
     def check(self, intent: OrderIntent, account: AccountView) -> OrderIntent | Rejection: ...
+
+
+@runtime_checkable
+class SkipsBars(Protocol):
+    """A risk rule whose ``on_bar_close`` may do nothing: the core then never calls it per bar.
+
+    Optional; without ``watches_bars`` the rule is called after every bar.
+    """
+
+    #: False: ``on_bar_close`` does nothing, so the per-bar call is skipped.
+    watches_bars: ClassVar[bool]
+
+
+@runtime_checkable
+class ExplainsHalt(Protocol):
+    """A risk rule that says why it halted entries (the dashboard shows it). Optional."""
+
+    @property
+    def halt_reason(self) -> str | None:
+        """Why entries are halted, in words; None while they are not."""
+        ...
 
 
 @runtime_checkable

@@ -202,3 +202,55 @@ async def test_tables_show_positions_orders_fills_and_days_in_kst(store: AsyncSt
         (day_row,) = [line for line in lines if line.startswith(f"│ {day.trading_day} │")]
         assert f"{day.end_equity:,.0f}" in day_row
         assert f"{day.profit:+,.0f}" in day_row
+
+
+def test_the_token_is_not_sent_where_a_redirect_points() -> None:
+    # urllib follows redirects and copies every header, Authorization included, to whatever
+    # host the Location names (any host, and from https down to http). A control API never
+    # redirects: the redirect is reported, not followed, and the token stays with the bot.
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tradekit.runner.status_cli import ApiUnreachable, fetch_state
+
+    seen: list[str | None] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            body = b'{"positions": []}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    target = f"http://localhost:{elsewhere.server_address[1]}"
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", target + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    front = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (elsewhere, front)]
+    for thread in threads:
+        thread.start()
+    try:
+        with pytest.raises(ApiUnreachable, match=r"redirect.*localhost"):
+            fetch_state(f"http://127.0.0.1:{front.server_address[1]}", BOT_TOKEN, timeout=5)
+    finally:
+        for server in (elsewhere, front):
+            server.shutdown()
+            server.server_close()
+    assert BOT_TOKEN not in " ".join(s or "" for s in seen)
+    assert seen == []

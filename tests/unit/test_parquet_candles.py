@@ -143,3 +143,32 @@ def test_spacing_is_checked(tmp_path: Path) -> None:
     minutes = table([T + i * 60_000 for i in range(10)])
     with pytest.raises(DataError, match=r"bars 1m apart .* timeframe is 1h"):
         read(save(tmp_path, minutes))
+
+
+def test_nanosecond_timestamps_as_pandas_writes_them(tmp_path: Path) -> None:
+    # pandas stores datetime64[ns] columns as timestamp[ns]; their counts exceed 2**53, which a
+    # safe cast to float64 refuses: the file failed with a bare ArrowInvalid, not a DataError.
+    expected = [T, T + H]
+    ns = table([t * 1_000_000 for t in expected], time=pa.timestamp("ns", tz="UTC"))
+    bars = read(save(tmp_path, ns, "ns.parquet"))
+    assert [b.time_ms for b in bars] == expected
+    part = table([T * 1_000_000, (T + H) * 1_000_000 + 1], time=pa.timestamp("ns"))
+    with pytest.raises(DataError, match=r"row 2: timestamp .* is not a whole number"):
+        read(save(tmp_path, part, "part.parquet"))
+
+
+def test_a_bad_row_of_a_nanosecond_file_is_named(tmp_path: Path) -> None:
+    data = table(
+        [T * 1_000_000, (T + H) * 1_000_000 + 1],
+        [(10.0, 11.0, 9.0, 10.0, 1.0), (10.0, 11.0, 9.0, 10.0, -1.0)],
+        time=pa.timestamp("ns"),
+    )
+    with pytest.raises(DataError, match="row 2: timestamp '1600003600000000001 ns' is not"):
+        read(save(tmp_path, data))
+    data = table(
+        [T * 1_000_000, (T + H) * 1_000_000],
+        [(10.0, 11.0, 9.0, 10.0, 1.0), (10.0, 11.0, 9.0, 10.0, -1.0)],
+        time=pa.timestamp("ns"),
+    )
+    with pytest.raises(DataError, match="row 2: bar KRW-BTC 1600003600000: volume must"):
+        read(save(tmp_path, data))

@@ -43,7 +43,8 @@ __all__ = [
 
 PARQUET_MAGIC = b"PAR1"  # the first (and last) four bytes of every Parquet file
 _SUFFIXES = (".parquet", ".pq")
-_UNIT_MS = {"s": 1000.0, "ms": 1.0, "us": 1e-3, "ns": 1e-6}
+#: Counts of a Parquet timestamp unit in one millisecond (seconds are multiplied instead).
+_PER_MS = {"ms": 1, "us": 1_000, "ns": 1_000_000}
 
 
 def is_parquet_path(path: str | Path) -> bool:
@@ -126,7 +127,21 @@ class ParquetCandleSource:
         kind = column.type
         if pa.types.is_timestamp(kind):
             counts = pc.cast(column.cast(pa.timestamp(kind.unit)), pa.int64())
-            return pc.multiply(pc.cast(counts, pa.float64()), _UNIT_MS[kind.unit]), True
+            per_ms = _PER_MS.get(kind.unit)
+            if per_ms is None:  # seconds: counts are small, the product exact
+                return pc.multiply(pc.cast(counts, pa.float64()), 1000.0), True
+            # Microseconds and nanoseconds (pandas' datetime64[ns]) exceed 2**53: divided as
+            # integers, so nothing is rounded away; a count between two milliseconds is refused.
+            ms = pc.divide(counts, per_ms)
+            whole = pc.fill_null(pc.equal(pc.multiply(ms, per_ms), counts), True)
+            if not pc.all(whole).as_py():
+                index = int(pc.index(whole, False).as_py())
+                shown = _cell(column, index)
+                raise DataError(
+                    f"{self.path}: row {index + 1}: timestamp {shown!r} is not a whole number "
+                    "of milliseconds"
+                )
+            return pc.cast(ms, pa.float64()), True
         return self._numbers(column, name), False
 
     def _numbers(self, column: pa.Array, name: str) -> pa.Array:
@@ -149,7 +164,7 @@ class ParquetCandleSource:
         time_name: str,
     ) -> NoReturn:
         where = f"{self.path}: row {index + 1}"
-        row = {name: _shown(table.column(name)[index].as_py()) for name in table.column_names}
+        row = {name: _cell(table.column(name), index) for name in table.column_names}
         numbers = [col[index].as_py() for col in values]
         when = stamp[index].as_py()
         if when is None or any(v is None for v in numbers):
@@ -158,7 +173,13 @@ class ParquetCandleSource:
         raise DataError(f"{where}: not a valid candle: {row}")  # check_row found it first
 
 
-def _shown(value: Any) -> Any:
+def _cell(column: pa.Array | pa.ChunkedArray, index: int) -> Any:
+    """A cell as the messages show it: times in ISO 8601 (nanoseconds as a count)."""
+    scalar = column[index]
+    try:
+        value = scalar.as_py()
+    except ValueError:  # nanoseconds a datetime cannot hold
+        return f"{scalar.value} {scalar.type.unit}"
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 

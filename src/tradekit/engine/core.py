@@ -42,7 +42,7 @@ from tradekit.events import (
     PositionOpened,
     SignalEvent,
 )
-from tradekit.interfaces import RiskRule, Strategy
+from tradekit.interfaces import RiskRule, SkipsBars, Strategy
 from tradekit.models import (
     Bar,
     ExitPlan,
@@ -200,7 +200,9 @@ class TradingCore(Account):
         self._record_equity = self.equity_values.append
         # A rule that tracks nothing per bar (``watches_bars = False``) is not called per bar.
         self._on_bar_close = [
-            rule.on_bar_close for rule in self.risk_rules if getattr(rule, "watches_bars", True)
+            rule.on_bar_close
+            for rule in self.risk_rules
+            if not isinstance(rule, SkipsBars) or rule.watches_bars
         ]
         self.exposed_bars = 0
         self.paused = False

@@ -37,6 +37,7 @@ from tradekit.events import (
     PositionClosed,
     Resumed,
 )
+from tradekit.interfaces import ExplainsHalt
 from tradekit.runner.control import BotStatus, NoPosition, TodayStatus, UnknownMarket
 from tradekit.runner.daily import DailyTracker
 from tradekit.runner.pump import EventPump
@@ -183,8 +184,9 @@ class Bot:
             blocks.append("paused by the operator: no new entries until resumed")
         for rule in core.risk_rules:
             if rule.halted:
-                # halt_reason is the built-in rule's; a plugin's rule may not say why.
-                why = getattr(rule, "halt_reason", None) or "new entries halted"
+                # A plugin's rule may not say why.
+                explained = rule.halt_reason if isinstance(rule, ExplainsHalt) else None
+                why = explained or "new entries halted"
                 blocks.append(f"{rule.name}: {why}")
         if core.entries_blocked is not None:
             blocks.append(core.entries_blocked)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,6 +83,14 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are not followed: urllib would copy the ``Authorization`` header to whatever
+    host the ``Location`` names (from https down to http too). A control API never redirects."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def fetch_state(url: str, token: str | None, timeout: float = 5.0) -> dict[str, Any]:
     """``/status``, ``/positions``, recent ``/orders`` and ``/fills`` and ``/performance``.
 
@@ -100,7 +109,9 @@ def fetch_state(url: str, token: str | None, timeout: float = 5.0) -> dict[str, 
     if token:
         headers["Authorization"] = f"Bearer {token}"
     # A proxy from the environment must not stand between us and a bot on this machine.
-    handlers = [urllib.request.ProxyHandler({})] if _is_loopback(base) else []
+    handlers: list[urllib.request.BaseHandler] = [_NoRedirects()]
+    if _is_loopback(base):
+        handlers.append(urllib.request.ProxyHandler({}))
     opener = urllib.request.build_opener(*handlers)
 
     def get(path: str, optional: bool = False) -> Any:
@@ -109,6 +120,12 @@ def fetch_state(url: str, token: str | None, timeout: float = 5.0) -> dict[str, 
             with opener.open(request, timeout=timeout) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise ApiUnreachable(
+                    f"{base}{path} answered a redirect (HTTP {exc.code}) to "
+                    f"{exc.headers.get('Location', '?')!r}, which is not followed: the token "
+                    "goes only to the address given; give the bot's own address"
+                ) from None
             detail = _detail(exc)
             if exc.code == 401:
                 raise ConfigError(
