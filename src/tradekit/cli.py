@@ -77,14 +77,25 @@ def config_group() -> None:
 
 
 @config_group.command("check")
-@click.argument("config", type=CONFIG)
-def config_check(config: Path) -> None:
-    """Validate CONFIG and print the resolved settings (secrets masked)."""
+@click.argument("config", type=CONFIG, envvar="TRADEKIT_CONFIG")
+@click.option(
+    "--hosted",
+    is_flag=True,
+    help="Check what 'tradekit run --hosted' would use: the environment's PORT, "
+    "TRADEKIT_API_* and DATABASE_URL applied.",
+)
+def config_check(config: Path, hosted: bool) -> None:
+    """Validate CONFIG and print the resolved settings (secrets masked).
+
+    CONFIG defaults to $TRADEKIT_CONFIG.
+    """
     import yaml
 
     from tradekit.config import masked
 
     settings = load_config(config)
+    if hosted:
+        settings = _hosted(settings)
     if settings.mode in ("paper", "live"):
         _check_runnable(settings)
     if settings.optimize is not None and settings.mode == "backtest":
@@ -213,19 +224,25 @@ def run_command(config: Path, hosted: bool) -> None:
 
     settings = load_config(config)
     if hosted:
-        import os
-
-        from tradekit.config import secret_values
-        from tradekit.hosting import hosted_settings
-        from tradekit.log import add_secrets
-
-        settings = hosted_settings(settings, os.environ)
-        add_secrets(secret_values(settings))  # the token may come from the environment
+        settings = _hosted(settings)
     bot = Bot(settings)
     try:
         anyio.run(run_until_stopped, bot)
     except BaseExceptionGroup as group:
         raise _single_cause(group) from None
+
+
+def _hosted(settings: Settings) -> Settings:
+    """``settings`` as ``--hosted`` runs them: API address, token and database from the env."""
+    import os
+
+    from tradekit.config import secret_values
+    from tradekit.hosting import hosted_settings
+    from tradekit.log import add_secrets
+
+    settings = hosted_settings(settings, os.environ)
+    add_secrets(secret_values(settings))  # the token may come from the environment
+    return settings
 
 
 def _single_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:

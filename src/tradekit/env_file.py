@@ -48,7 +48,11 @@ class EnvFileError(ValueError):
 def _after_quote(rest: str, where: str) -> None:
     rest = rest.strip()
     if rest and not rest.startswith("#"):
-        raise EnvFileError(f"{where}: unexpected {rest!r} after the closing quote")
+        # Not shown: it is most likely the rest of a value holding a quote (a secret).
+        raise EnvFileError(
+            f"{where}: text after the closing quote (quote the whole value; a value that "
+            "holds a quote goes in the other kind of quotes)"
+        )
 
 
 def _value(raw: str, where: str) -> str:

@@ -1,4 +1,4 @@
-"""``tradekit run --hosted``: the settings a container host gives through the environment.
+"""``--hosted``: the settings a container host gives through the environment.
 
 Docker, Railway and Render run one command and configure it with environment variables: the
 platform sets ``PORT`` and sends its health checks and traffic to that port on the container's
@@ -12,6 +12,10 @@ config file:
 ``DATABASE_URL``          ``storage.url`` when set; ``postgres://`` and ``postgresql://`` are
                           read with psycopg 3, the driver tradekit installs
 ========================  ==============================================================
+
+``tradekit run --hosted`` and ``tradekit config check --hosted`` apply all of them
+(:func:`hosted_settings`); ``tradekit db upgrade --hosted`` and ``db current --hosted`` only
+the database (:func:`hosted_storage`), so a migration reaches the database the bot will use.
 
 The control API can trade, so it listens beyond the machine's own loopback address only with a
 token: without one the bot refuses to start (exit status 2, naming ``TRADEKIT_API_TOKEN``).
@@ -39,7 +43,9 @@ __all__ = [
     "PORT_ENV",
     "TOKEN_ENV",
     "database_url",
+    "hosted_api",
     "hosted_settings",
+    "hosted_storage",
     "is_loopback",
     "sqlite_folder_problem",
 ]
@@ -105,10 +111,33 @@ def hosted_settings(settings: Settings, env: Mapping[str, str]) -> Settings:
     """``settings`` with the API address, token and database the environment ``env`` gives.
 
     Raises:
+        ConfigError: as :func:`hosted_api` does, then as :func:`hosted_storage` does.
+    """
+    return hosted_storage(hosted_api(settings, env), env)
+
+
+def hosted_storage(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """``settings`` with the database ``DATABASE_URL`` in ``env`` names, if it names one.
+
+    Raises:
+        ConfigError: the folder of a SQLite database is missing or not writable.
+    """
+    storage = settings.storage
+    if env.get(DATABASE_ENV, "").strip():
+        storage = attrs.evolve(storage, url=database_url(env[DATABASE_ENV].strip()))
+    folder_problem = sqlite_folder_problem(storage.url)
+    if folder_problem:
+        raise ConfigError([folder_problem])
+    return attrs.evolve(settings, storage=storage)
+
+
+def hosted_api(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """``settings`` with the control API's address and token the environment ``env`` gives.
+
+    Raises:
         ConfigError: ``PORT`` is not a port number, the API is disabled (the platform's health
             check needs ``GET /health``), or the API would listen beyond loopback without a
-            token (every problem at once, each naming its variable or key); or the folder of a
-            SQLite database is missing or not writable.
+            token: every problem at once, each naming its variable or key.
     """
     problems: list[str] = []
     api = settings.api
@@ -136,14 +165,4 @@ def hosted_settings(settings: Settings, env: Mapping[str, str]) -> Settings:
         )
     if problems:
         raise ConfigError(problems)
-    storage = settings.storage
-    if env.get(DATABASE_ENV, "").strip():
-        storage = attrs.evolve(storage, url=database_url(env[DATABASE_ENV].strip()))
-    folder_problem = sqlite_folder_problem(storage.url)
-    if folder_problem:
-        raise ConfigError([folder_problem])
-    return attrs.evolve(
-        settings,
-        api=attrs.evolve(api, host=host, port=port, token=token),
-        storage=storage,
-    )
+    return attrs.evolve(settings, api=attrs.evolve(api, host=host, port=port, token=token))

@@ -150,3 +150,40 @@ def test_config_comes_from_tradekit_config(tmp_path: Path, missing: str) -> None
     assert result.returncode == 2
     expected = "cannot read the config file" if missing else "Missing argument 'CONFIG'"
     assert expected in result.stderr, result.stderr
+
+
+def test_config_check_hosted_shows_what_run_hosted_uses(tmp_path: Path, fake: FakeBithumb) -> None:
+    port = free_port()
+    database = tmp_path / "data" / "hosted.db"
+    database.parent.mkdir()
+    env = {
+        **base_env(write_config(tmp_path, fake)),
+        "PORT": str(port),
+        "TRADEKIT_API_TOKEN": TOKEN,
+        "DATABASE_URL": f"sqlite:///{database}",
+    }
+    result = subprocess.run(
+        [str(SCRIPT), "config", "check", "--hosted"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)
+    assert shown["api"]["host"] == "0.0.0.0"
+    assert shown["api"]["port"] == port
+    assert shown["api"]["token"] == "***"
+    assert shown["storage"]["url"] == f"sqlite:///{database}"
+    assert TOKEN not in result.stdout + result.stderr
+
+    env["TRADEKIT_API_TOKEN"] = ""
+    refused = subprocess.run(
+        [str(SCRIPT), "config", "check", "--hosted"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "TRADEKIT_API_TOKEN: not set" in refused.stderr, refused.stderr

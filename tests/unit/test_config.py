@@ -322,3 +322,23 @@ def test_a_storage_url_whose_driver_is_missing(host: PluginHost) -> None:
 )
 def test_usable_storage_urls_pass(host: PluginHost, url: str) -> None:
     assert parse_settings({**BASE, "storage": {"url": url}}, host, {}).storage.url == url
+
+
+def test_a_secret_of_the_wrong_type_is_not_shown_in_the_error(host: PluginHost) -> None:
+    """An unquoted numeric token or key in YAML is refused without printing it (the message
+    goes to stderr and the service's log)."""
+    data = {
+        **BASE,
+        "mode": "paper",
+        "api": {"token": 982347234987234},
+        "exchange": {"use": "bithumb", "api_key": ["k3y-in-a-list"], "api_secret": 55501234},
+    }
+    found = problems(host, data)
+    text = "\n".join(found)
+    for secret in ("982347234987234", "k3y-in-a-list", "55501234"):
+        assert secret not in text
+    assert "api.token: expected a string (quote it in YAML), got an int (a secret: not shown)" in (
+        found
+    )
+    assert any(p.startswith("exchange.api_key: expected a string") for p in found)
+    assert any(p.startswith("exchange.api_secret: expected a string") for p in found)

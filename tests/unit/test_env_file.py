@@ -50,7 +50,11 @@ def test_names_values_quotes_and_comments() -> None:
         ("A=1\nA=2\n", ".env:2: A is already set on line 1"),
         ("A='open\n", ".env:1 (A): the single quote is not closed on this line"),
         ('A="open\n', ".env:1 (A): the double quote is not closed on this line"),
-        ('A="x" y\n', ".env:1 (A): unexpected 'y' after the closing quote"),
+        (
+            'A="x" y\n',
+            ".env:1 (A): text after the closing quote (quote the whole value; a value that holds "
+            "a quote goes in the other kind of quotes)",
+        ),
         ('A="\\q"\n', ".env:1 (A): unknown escape \\q in a quoted value"),
         ("A=half'quoted\n", ".env:1 (A): quote the whole value, not part of it"),
     ],
@@ -65,6 +69,15 @@ def test_a_bad_line_never_shows_a_value() -> None:
     with pytest.raises(EnvFileError) as info:
         parse_env("TOKEN 'sup3r-secret-value'\n", ".env")
     assert "sup3r" not in str(info.value)
+
+
+def test_a_secret_with_a_quote_inside_is_not_shown() -> None:
+    # The quote inside ends the quoted part early: the rest of the secret follows it.
+    for text in ("TOKEN='sup3r'secret-tail'\n", 'TOKEN="sup3r"secret-tail"\n'):
+        with pytest.raises(EnvFileError) as info:
+            parse_env(text, ".env")
+        assert "secret-tail" not in str(info.value)
+        assert str(info.value).startswith(".env:1 (TOKEN): text after the closing quote")
 
 
 def test_the_environment_wins_and_only_new_names_are_set(tmp_path: Path) -> None:

@@ -9,7 +9,14 @@ import pytest
 
 from tradekit.config import Settings, parse_settings
 from tradekit.errors import ConfigError
-from tradekit.hosting import database_url, hosted_settings, is_loopback, sqlite_folder_problem
+from tradekit.hosting import (
+    database_url,
+    hosted_api,
+    hosted_settings,
+    hosted_storage,
+    is_loopback,
+    sqlite_folder_problem,
+)
 from tradekit.plugins import PluginHost, load_plugins
 
 BASE: dict[str, Any] = {
@@ -91,6 +98,33 @@ def test_database_url_overrides_storage(host: PluginHost) -> None:
     env = {"TRADEKIT_API_TOKEN": TOKEN, "DATABASE_URL": "postgresql://bot:pw@db:5432/tradekit"}
     hosted = hosted_settings(settings(host), env)
     assert hosted.storage.url == "postgresql+psycopg://bot:pw@db:5432/tradekit"
+
+
+def test_the_database_alone_needs_no_api_settings(host: PluginHost) -> None:
+    """What `tradekit db upgrade --hosted` applies: no token needed, the API left as it is."""
+    base = settings(host, enabled=False)
+    env = {"PORT": "not-a-port", "DATABASE_URL": "postgres://bot:pw@db/tradekit"}
+    hosted = hosted_storage(base, env)
+    assert hosted.storage.url == "postgresql+psycopg://bot:pw@db/tradekit"
+    assert hosted.api == base.api
+    assert hosted_storage(base, {}).storage.url == "sqlite:///bot.db"
+
+
+def test_the_api_alone_leaves_the_database(host: PluginHost) -> None:
+    env = {"TRADEKIT_API_TOKEN": TOKEN, "DATABASE_URL": "postgres://bot:pw@db/tradekit"}
+    hosted = hosted_api(settings(host), env)
+    assert (hosted.api.host, hosted.api.token) == ("0.0.0.0", TOKEN)
+    assert hosted.storage.url == "sqlite:///bot.db"
+
+
+def test_a_missing_sqlite_folder_stops_the_database_commands_too(
+    host: PluginHost, tmp_path: Path
+) -> None:
+    missing = tmp_path / "unmounted"
+    with pytest.raises(ConfigError) as info:
+        hosted_storage(settings(host), {"DATABASE_URL": f"sqlite:///{missing}/bot.db"})
+    (problem,) = info.value.problems
+    assert problem.startswith(f"storage.url: the folder of the SQLite database, {missing},")
 
 
 @pytest.mark.parametrize(

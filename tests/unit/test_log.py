@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -73,18 +75,71 @@ def test_httpx_request_lines_only_at_debug() -> None:
         log.setup_logging("INFO")
 
 
-def test_json_lines() -> None:
+def json_lines(emit: Callable[[], None]) -> list[dict[str, Any]]:
+    """The JSON objects ``--log-json`` writes while ``emit`` logs, one per line."""
     buffer = io.StringIO()
     log.setup_logging("INFO", json=True, sink=buffer)
     try:
-        from loguru import logger
-
-        logger.info("hello {}", "json")
+        emit()
     finally:
         log.setup_logging("INFO")
-    record = json.loads(buffer.getvalue().splitlines()[-1])
-    assert record["record"]["message"] == "hello json"
-    assert record["record"]["level"]["name"] == "INFO"
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def test_json_lines_are_one_compact_object_per_record() -> None:
+    from loguru import logger
+
+    def emit() -> None:
+        logger.bind(market="KRW-BTC", level="shadowed").info("hello {}", "json")
+        logging.getLogger("uvicorn.error").warning("port {taken}")
+
+    first, second = json_lines(emit)
+    assert list(first) == ["time", "level", "logger", "message", "market", "extra_level"]
+    assert (first["level"], first["logger"], first["message"]) == ("INFO", __name__, "hello json")
+    assert (first["market"], first["extra_level"]) == ("KRW-BTC", "shadowed")
+    stamp = datetime.fromisoformat(first["time"])
+    assert stamp.tzinfo is not None
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 60
+    # No repeated formatted text, no loguru internals (process, thread, file, elapsed...).
+    assert second == {
+        "time": second["time"],
+        "level": "WARNING",
+        "logger": "uvicorn.error",
+        "message": "port {taken}",
+    }
+
+
+def test_json_lines_mask_the_message_bound_values_and_traceback() -> None:
+    from loguru import logger
+
+    log.add_secrets(["json-secret-4f2a"])
+
+    def emit() -> None:
+        try:
+            raise ValueError("rejected key json-secret-4f2a")
+        except ValueError:
+            logger.bind(header="Bearer json-secret-4f2a").exception("sign json-secret-4f2a")
+
+    (record,) = json_lines(emit)
+    assert record["message"] == "sign ***"
+    assert record["header"] == "Bearer ***"
+    assert record["exception"].startswith("Traceback (most recent call last):\n")
+    assert record["exception"].endswith("ValueError: rejected key ***\n")
+    assert "json-secret-4f2a" not in json.dumps(record)
+
+
+def test_text_tracebacks_are_masked(sink: io.StringIO) -> None:
+    from loguru import logger
+
+    log.add_secrets(["text-secret-9c1e"])
+    try:
+        raise RuntimeError("refused text-secret-9c1e")
+    except RuntimeError:
+        logger.exception("order failed")
+    text = sink.getvalue()
+    assert "order failed\nTraceback (most recent call last):" in text
+    assert "RuntimeError: refused ***" in text
+    assert "text-secret-9c1e" not in text
 
 
 def test_setup_twice_does_not_duplicate_output() -> None:

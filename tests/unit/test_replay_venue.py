@@ -180,6 +180,10 @@ def test_data_is_relative_to_the_config_file(tmp_path: Path) -> None:
         ("{use: replay, data: a.csv, speed: 0}", "exchange.speed: expected a number in (0, inf]"),
         ("{use: replay, data: a.csv, start: soon}", "exchange.start: expected an ISO 8601 date"),
         ("{use: replay, data: a.csv, balances: {KRW: -1}}", "exchange.balances: expected amounts"),
+        # Not a number, or infinite money: the venue's Decimal comparisons would raise on
+        # every order (NaN) or size entries without bound (inf).
+        ("{use: replay, data: a.csv, balances: {KRW: .nan}}", "exchange.balances: expected"),
+        ("{use: replay, data: a.csv, balances: {KRW: .inf}}", "exchange.balances: expected"),
     ],
 )
 def test_config_mistakes_name_the_key(tmp_path: Path, block: str, problem: str) -> None:

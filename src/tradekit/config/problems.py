@@ -11,7 +11,7 @@ import attrs
 import cattrs
 from cattrs.errors import ForbiddenExtraKeysError, IterableValidationError
 
-from tradekit.params import ConfigValueError
+from tradekit.params import ConfigValueError, is_secret
 
 __all__ = ["config_problems", "join_path"]
 
@@ -63,6 +63,15 @@ def config_problems(exc: BaseException, path: str, data: Any, cls: Any) -> list[
             missing = isinstance(data, Mapping) and attr_note.name not in data
             if isinstance(sub, KeyError) and missing:
                 out.append(f"{sub_path}: required key is missing")
+            elif _is_secret(exc.cl, attr_note.name):
+                # The message goes to stderr and the service's log: say what is wrong, never
+                # the value (an unquoted numeric token is still the token).
+                value = _lookup(data, attr_note.name)
+                expected = sub.expected if isinstance(sub, ConfigValueError) else "a string"
+                out.append(
+                    f"{sub_path}: expected {expected}, got {_article(type(value).__name__)} "
+                    "(a secret: not shown)"
+                )
             else:
                 out += config_problems(sub, sub_path, _lookup(data, attr_note.name), attr_note.type)
         for sub in others:
@@ -78,6 +87,17 @@ def config_problems(exc: BaseException, path: str, data: Any, cls: Any) -> list[
     if isinstance(exc, TypeError | AttributeError) and data is not None:
         return [f"{where}: expected {_type_name(cls)}, got {data!r}"]
     return [f"{where}: {exc} (got {data!r})"]
+
+
+def _is_secret(cls: Any, name: str) -> bool:
+    if not (isinstance(cls, type) and attrs.has(cls)):
+        return False
+    field = attrs.fields_dict(cls).get(name)
+    return field is not None and is_secret(field)
+
+
+def _article(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
 
 
 def _type_name(cls: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -62,8 +63,9 @@ def _check_data(_inst: object, attribute: attrs.Attribute[Any], value: object) -
 
 def _check_balances(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     for currency, amount in dict(value).items():  # type: ignore[call-overload]
-        if amount < 0:
-            raise ConfigValueError(f"amounts >= 0 ({currency})", amount, attribute.name)
+        # Written so NaN fails too; an infinite balance would size entries without bound.
+        if not 0 <= amount < math.inf:
+            raise ConfigValueError(f"amounts >= 0, finite ({currency})", amount, attribute.name)
 
 
 @attrs.frozen
