@@ -22,7 +22,7 @@ from tradekit.config import parse_settings
 from tradekit.engine.core import EngineParams, TradingCore
 from tradekit.engine.executor import OrderExecutor, StoreJournal
 from tradekit.engine.live_execution import LiveExecution
-from tradekit.engine.rules import VenueRules
+from tradekit.engine.rules import KRW_TICKS, VenueRules
 from tradekit.events import Event, FillEvent
 from tradekit.models import Bar, ExitPlan, Order, OrderStatus, OrderType, Side, Timeframe, Trade
 from tradekit.plugins import load_plugins
@@ -337,6 +337,11 @@ async def test_live_makes_the_backtests_decisions_on_the_same_bars(
     with anyio.fail_after(240):
         await bot.run()
     live = bot.core.fills
+    # Stops and take-profits on the exchange's own price grid, as the backtest puts them.
+    grid, krw = bot.core.rules[MARKET], VenueRules(4, KRW_TICKS)
+    prices = [0.5, 5.5, 55.5, 555.5, 5_555.5, 55_555.5, 555_555.5, 55_555_555.5]
+    assert [grid.price_down(p) for p in prices] == [krw.price_down(p) for p in prices]
+    assert grid.price_down(51_000_000 * (1 - 0.015)) == 50_235_000
     assert len(live) >= len(expected) - 1  # a sale may still be open at the end
     for sim, real in zip(expected, live, strict=False):
         assert (real.side, real.reason) == (sim.side, sim.reason), (sim, real)

@@ -162,14 +162,22 @@ class TradingCore(Account):
             raise ConfigError(
                 "risk: no rule sizes entries; add one such as {use: position_size, fraction: 0.05}"
             )
+        for rule in risk_rules:
+            # Read by /status, the metrics and the dashboard on every request: a rule that
+            # lacks it (a plugin written before it joined the protocol) fails here, at start.
+            if not isinstance(getattr(rule, "halted", None), bool):
+                raise ConfigError(
+                    f"risk: rule {rule.name!r} has no boolean 'halted' attribute (True while "
+                    "it refuses every entry), which the RiskRule protocol requires"
+                )
         self.params = params
         self.markets = list(markets)
         self.states = {m: MarketState(m, strategy_factory(m)) for m in self.markets}
         self._state_list = [self.states[m] for m in self.markets]
         default = VenueRules(params.quantity_decimals, params.price_ticks)
         self.rules: dict[str, VenueRules] = dict.fromkeys(self.markets, default)
-        self.rules.update(rules or {})
-        self._gridded = any(r.ticks is not None for r in self.rules.values())
+        self._gridded = False
+        self.use_venue_rules(rules or {})
         self.risk_rules = list(risk_rules)
         self.emit = emit or _ignore
 
@@ -280,6 +288,11 @@ class TradingCore(Account):
         for bar in bars:
             step(bar)
         self.finish()
+
+    def use_venue_rules(self, rules: Mapping[str, VenueRules]) -> None:
+        """Trade these markets by the exchange's own rules (live: read from it at start-up)."""
+        self.rules.update(rules)
+        self._gridded = any(r.ticks is not None for r in self.rules.values())
 
     def step(self, bar: Bar) -> None:
         """Steps 1-4 of the fill rules for one closed bar."""

@@ -15,7 +15,7 @@ from tradekit.engine.recovery import take_over
 from tradekit.engine.rules import VenueRules
 from tradekit.events import FillEvent, LiveAccountSnapshot
 from tradekit.interfaces import PlansExits
-from tradekit.models import ExitPlan, Fill, Order
+from tradekit.models import ExitPlan, Fill, MarketRules, Order
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,7 +57,9 @@ async def start_live(
             len(found),
         )
     rules = [await exchange.market_rules(m) for m in markets]
-    core.rules.update({r.market: VenueRules(r.quantity_decimals) for r in rules})
+    # The exchange's own step and price grid: stops and take-profits land where its trades can
+    # print, exactly as a backtest puts them on the same grid.
+    core.use_venue_rules({r.market: _venue_rules(r) for r in rules})
     core.min_order_value = max(
         [settings.paper.min_order_krw, *(float(r.min_order_value) for r in rules)]
     )
@@ -160,3 +162,8 @@ async def _unstored_fills(store: AsyncStore, since: int | None, found: list[Fill
         )
         rebuilt.append(fill)
     return rebuilt
+
+
+def _venue_rules(rules: MarketRules) -> VenueRules:
+    ticks = tuple((float(bound), float(tick)) for bound, tick in rules.tick_table)
+    return VenueRules(rules.quantity_decimals, ticks or None)
