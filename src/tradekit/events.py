@@ -82,7 +82,7 @@ class FillEvent(Event):
     kind: ClassVar[str] = "fill"
     fill: Fill
     cash: float
-    equity: float
+    equity: float  # after the fill, holdings at the latest known price (not the last close)
 
 
 @attrs.frozen(slots=True)

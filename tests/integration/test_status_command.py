@@ -186,7 +186,7 @@ async def test_tables_show_positions_orders_fills_and_days_in_kst(store: AsyncSt
     out = result.output
     assert "Blocked" in out
     assert "KRW-ETH: order x: fate unknown" in out
-    assert "10,123,456 KRW (cash 9,000,000 KRW)" in out
+    assert "10,123,456 KRW (cash 9,000,000 KRW, at the last close 10,100,000 KRW)" in out
     # Today against the daily loss limit: 10,123,456.5 - 9,547,500 to go.
     assert "2023-11-16 (KST): P&L +73,456 KRW (+0.73%), drawdown 0.20%, 1 trade(s)" in out
     assert "5.00%: entries halt below 9,547,500 KRW (575,956 KRW to go)" in out

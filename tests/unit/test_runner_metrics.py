@@ -74,6 +74,7 @@ def status(**changes: object) -> BotStatus:
         "paused": False,
         "halted": False,
         "equity": 10_050_000.0,
+        "equity_at_close": 10_040_000.0,
         "cash": 9_000_000.0,
         "started_ms": T0,
         "last_bar_ms": {BTC: T0 + 3_600_000},

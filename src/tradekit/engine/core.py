@@ -49,6 +49,7 @@ from tradekit.models import (
     ExitReason,
     Fill,
     OrderIntent,
+    Position,
     PositionState,
     Rejection,
     Side,
@@ -350,6 +351,8 @@ class TradingCore(Account):
         state = self.states.get(trade.market)
         if state is None:
             return
+        state.last_price = trade.price
+        state.last_price_bar_ms = state.last_time_ms
         pos = state.position
         if pos is None or state.selling is not None or state.exit_failed:
             return
@@ -363,6 +366,51 @@ class TradingCore(Account):
             if tp is not None and price >= tp:
                 # The trailing stop starts from the bar's high when the bar closes.
                 self._take_profit(state, pos, price, trade.time_ms)
+
+    def note_trade(self, trade: Trade) -> None:
+        """Remember a trade's price for what is shown (paper: exits stay the bar's business)."""
+        state = self.states.get(trade.market)
+        if state is not None:
+            state.last_price = trade.price
+            state.last_price_bar_ms = state.last_time_ms
+
+    def mark_price(self, market: str) -> float | None:
+        """The latest known price of ``market``: the last trade seen since its last bar closed,
+        else that bar's close (which is the last trade of the bar; nothing per bar is reset).
+        """
+        state = self.states[market]
+        if state.last_price is None or state.last_price_bar_ms != state.last_time_ms:
+            return state.last_close
+        return state.last_price
+
+    def marked_equity(self) -> float:
+        """Cash plus every position and carried remainder at the latest known price.
+
+        What a trader should see right after a fill: :attr:`equity` is re-marked only when a
+        bar closes, because sizing, the daily loss limit and the equity curve must use the
+        bar-close figure. Computed on request, O(markets); nothing per bar or per trade.
+        """
+        equity = self.cash
+        for s in self._state_list:
+            price = self.mark_price(s.market)
+            pos = s.position
+            if pos is not None:
+                equity += pos.quantity * (price if price is not None else pos.entry_price)
+            if s.remainder and price is not None:
+                equity += s.remainder * price
+        return equity
+
+    def marked_position(self, market: str) -> Position | None:
+        """:meth:`position` with ``last_price`` at the latest known price (for display)."""
+        state = self.states[market]
+        pos = state.position
+        if pos is None:
+            return None
+        return pos.snapshot(market, self.mark_price(market), state.remainder)
+
+    def marked_positions(self) -> list[Position]:
+        """:meth:`positions` at the latest known prices (for display)."""
+        return [p for p in (self.marked_position(m) for m in self.markets) if p is not None]
 
     def finish(self) -> None:
         """Sell what is still open at each market's last close; drop orders not filled."""
@@ -632,7 +680,7 @@ class TradingCore(Account):
             state.stop_armed = pos.stop
             self._hold(state)
             if self._tell_fills:
-                self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
+                self.emit(FillEvent(fill.time_ms, fill, self.cash, self.marked_equity()))
             if self._tell_opened:
                 self.emit(PositionOpened(fill.time_ms, pos.snapshot(state.market, fill.price)))
             return
@@ -642,15 +690,20 @@ class TradingCore(Account):
             self._to_grid(state.market, pos)
         state.stop_armed = pos.stop
         if self._tell_fills:
-            self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
+            self.emit(FillEvent(fill.time_ms, fill, self.cash, self.marked_equity()))
 
     def _book_sell(self, state: MarketState, fill: Fill) -> None:
         net = fill.price * fill.quantity - fill.fee
         self.cash += net
         self.fills.append(fill)
-        if self._tell_fills:
-            self.emit(FillEvent(fill.time_ms, fill, self.cash, self.equity))
         pos = state.position
+        if self._tell_fills:
+            # Booked before the position shrinks: what was sold is no longer held.
+            price = self.mark_price(state.market)
+            if price is None:
+                price = pos.entry_price if pos is not None else fill.price
+            equity = self.marked_equity() - fill.quantity * price
+            self.emit(FillEvent(fill.time_ms, fill, self.cash, equity))
         if pos is None:  # only carried remainder was sold
             state.remainder = max(0.0, round(state.remainder - fill.quantity, 8))
             self._carrying = any(st.remainder for st in self._state_list)

@@ -141,6 +141,8 @@ class MarketState:
         "decide",
         "exit_failed",
         "last_close",
+        "last_price",
+        "last_price_bar_ms",
         "last_time_ms",
         "market",
         "pending",
@@ -170,6 +172,11 @@ class MarketState:
         self.blocked: str | None = None  # why this market takes no new entries (needs a human)
         self.last_close: float | None = None
         self.last_time_ms: int | None = None
+        #: The price of the last trade seen (live and paper), and ``last_time_ms`` when it was
+        #: seen: what is shown, never what decides (sizing, risk and the equity curve use the
+        #: bar's close). A bar processed since then makes its close the latest price.
+        self.last_price: float | None = None
+        self.last_price_bar_ms: int | None = None
 
 
 class Account:

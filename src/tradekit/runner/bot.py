@@ -152,7 +152,8 @@ class Bot:
             strategy=self.settings.strategy.use,
             paused=core.paused,
             halted=self.halted,
-            equity=core.equity,
+            equity=core.marked_equity(),
+            equity_at_close=core.equity,
             cash=core.cash,
             started_ms=self.started_ms,
             last_bar_ms=dict(self.last_bar_ms),
@@ -169,13 +170,13 @@ class Bot:
         return any(rule.halted for rule in self.core.risk_rules)
 
     def positions(self) -> list[Position]:
-        """Open positions, marked at each market's last close."""
-        return self.core.positions()
+        """Open positions, marked at each market's latest known price (last trade, else close)."""
+        return self.core.marked_positions()
 
     def today(self) -> TodayStatus:
         """The trading day so far against the daily loss limit, and what holds entries back."""
         core = self.core
-        equity = core.equity
+        equity = core.marked_equity()  # shown; the loss limit itself halts on bar closes
         day = self.daily.report(self._clock()) if self.daily.started else None
         limit = next((r for r in core.risk_rules if isinstance(r, DailyLossLimit)), None)
         reference = limit.reference if limit is not None else None
@@ -405,8 +406,9 @@ class Bot:
                 )
             else:
                 logger.info("{}: warmed up on {} closed {} bars", market, len(bars), timeframe)
-        # Live, exits are watched on every trade; on paper the bar fill model decides them.
-        on_trade = self.core.on_trade if self.execution is not None else None
+        # Live, exits are watched on every trade; on paper the bar fill model decides them and
+        # trades only mark what is shown (/status equity, positions' last price).
+        on_trade = self.core.on_trade if self.execution is not None else self.core.note_trade
         feed = self.exchange.live_bars(
             settings.markets, timeframe, start_ms=start_ms, on_trade=on_trade
         )

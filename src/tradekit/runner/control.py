@@ -24,7 +24,11 @@ class BotStatus:
     strategy: str
     paused: bool  # by the operator (POST /pause): no new entries, exits keep working
     halted: bool  # by a risk rule (daily loss limit) until the next trading day
+    #: Cash plus every position and carried remainder at the latest known price (the last
+    #: trade seen, else the last close): current right after a fill.
     equity: float
+    #: Equity at the last bar close: what sizing and the daily loss limit use.
+    equity_at_close: float
     cash: float
     started_ms: int
     last_bar_ms: dict[str, int]  # open time of the last closed bar processed, per market
@@ -43,7 +47,7 @@ class TodayStatus:
 
     trading_day: str  # YYYY-MM-DD; empty before the first bar
     start_equity: float  # equity at the close of the previous day's last bar
-    equity: float
+    equity: float  # at the latest known price, as ``/status`` shows it
     profit: float  # equity - start_equity
     max_drawdown: float  # fraction, from today's peak
     trades: int  # round trips closed today

@@ -194,7 +194,11 @@ def render_state(state: dict[str, Any]) -> RenderableType:
         f"{s.get('mode', '?')} · {s.get('strategy', '?')} · {s.get('timeframe', '?')} · "
         f"tradekit {s.get('version', '?')} · {state['url']}",
     )
-    head.add_row("Equity", f"{_num(s.get('equity'))} KRW (cash {_num(s.get('cash'))} KRW)")
+    at_close = s.get("equity_at_close")  # what sizing and the loss limit use (older bots: none)
+    close_text = "" if at_close is None else f", at the last close {_num(at_close)} KRW"
+    head.add_row(
+        "Equity", f"{_num(s.get('equity'))} KRW (cash {_num(s.get('cash'))} KRW{close_text})"
+    )
     head.add_row("Started", _kst(s.get("started_ms")))
     bars = s.get("last_bar_ms", {})
     head.add_row(

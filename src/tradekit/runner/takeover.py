@@ -102,7 +102,7 @@ async def start_live(
     for note in taken.notes:
         logger.warning(note)
     for fill in found:  # booked by the takeover: now stored
-        emit(FillEvent(fill.time_ms, fill, core.cash, core.equity))
+        emit(FillEvent(fill.time_ms, fill, core.cash, core.marked_equity()))
     for market, why in taken.blocked.items():
         core.block(market, why)
     for order in await store.reconcile_candidates():
