@@ -94,7 +94,7 @@ def test_signal_carries_exit_plan_and_reason() -> None:
     assert signal.exit_plan.stop_loss == 0.015
     assert signal.stop_loss_price == 102.0 * (1 - 0.015)
     assert signal.take_profit_price == 102.0 * (1 + 0.03)
-    assert signal.reason == "close 102.0 above 3-bar high 101.0"
+    assert signal.reason == "close 102 above 3-bar high 101"
     assert strategy.warmup_bars == 3
 
 

@@ -93,7 +93,7 @@ class BreakoutStrategy:
                 price=bar.close,
                 exit_plan=self.exit_plan,
                 confidence=1.0,
-                reason=f"close {bar.close!r} above {lookback}-bar high {highs[0][1]!r}",
+                reason=f"close {bar.close:,.10g} above {lookback}-bar high {highs[0][1]:,.10g}",
                 strategy=self.name,
             )
         while highs and highs[-1][1] <= high:
