@@ -16,21 +16,18 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
-from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from tradekit_bithumb.client import Backoff, BithumbClient
-from tradekit_bithumb.config import BithumbConfig
-from tradekit_bithumb.exchange import BithumbExchange
+from live_replay import ReplayExchange, make_exchange
+from run_helpers import free_port
 from tradekit_bithumb.testing import BarReplay, FakeBithumb
 
 from tradekit.config import parse_settings
-from tradekit.models import Bar, Side, Timeframe, Trade
+from tradekit.models import Bar, Side
 from tradekit.plugins import load_plugins
 from tradekit.runner.bot import Bot
 
@@ -90,84 +87,23 @@ def market_bars(seed: int = 7, walk: int = 110) -> list[Bar]:
     return bars
 
 
-class ReplayedBithumb(BithumbExchange):
-    """The real connector on the fake Bithumb, bars replayed tick by tick in lock step with the
-    bot (as in ``test_runner_live``); after the last bar it waits until ``release`` is set."""
-
-    replay: BarReplay
-    bot: Bot
-    history: Sequence[Bar] = ()
+class ReplayedBithumb(ReplayExchange):
+    """The live-runner tests' lock-step replay (with warm-up ``history``); after the last bar it
+    waits until ``release`` is set, so the page can be read while the bot still runs."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.at_end = anyio.Event()
         self.release = anyio.Event()
 
-    async def fetch_candles(
-        self,
-        market: str,
-        timeframe: Timeframe,
-        since_ms: int,
-        until_ms: int | None = None,
-        **_: Any,
-    ) -> Sequence[Bar]:
-        end = until_ms if until_ms is not None else 2**62
-        return [b for b in self.history if since_ms <= b.time_ms < end]
-
-    def live_bars(
-        self,
-        markets: Sequence[str],
-        timeframe: Timeframe,
-        *,
-        start_ms: int | None = None,
-        on_trade: Any = None,
-    ) -> Any:
-        exchange = self
-
-        class Feed:
-            async def __aiter__(self) -> AsyncIterator[Bar]:
-                execution = exchange.bot.execution
-                assert execution is not None
-                replay = exchange.replay
-                for i, played in enumerate(replay.bars):
-                    for step in replay.bar_steps(i):
-                        replay.play(step)
-                        on_trade(Trade(MARKET, step.time_ms, float(step.price), 0.01))
-                        await execution.wait_idle()
-                    replay.end_bar(i)
-                    yield Bar(
-                        MARKET,
-                        played.time_ms,
-                        float(played.open),
-                        float(played.high),
-                        float(played.low),
-                        float(played.close),
-                        float(played.volume),
-                    )
-                    await execution.wait_idle()
-                exchange.at_end.set()
-                await exchange.release.wait()
-
-            async def aclose(self) -> None:
-                pass
-
-        return Feed()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    async def after_last_bar(self) -> None:
+        self.at_end.set()
+        await self.release.wait()
 
 
 def won(value: float) -> str:
     """KRW as the page shows it (Intl, ko-KR): ``₩10,123,457``."""
     return f"{'-' if value < 0 else ''}₩{abs(round(value)):,}"
-
-
-async def no_sleep(_seconds: float) -> None:
-    await anyio.lowlevel.checkpoint()
 
 
 def start_bot(
@@ -176,14 +112,7 @@ def start_bot(
     bars = market_bars()
     history, live = bars[:20], bars[20:]
     server.set_price(MARKET, live[0].open)
-    config = BithumbConfig(
-        api_key=server.api_key,
-        api_secret=server.api_secret,
-        base_url=server.base_url,
-        ws_url=server.ws_url,
-    )
-    client = BithumbClient.from_config(config, backoff=Backoff(0.001, 0.01), sleep=no_sleep)
-    exchange = ReplayedBithumb(config, client=client)
+    exchange: ReplayedBithumb = make_exchange(server, ReplayedBithumb)
     exchange.history = history
     exchange.replay = BarReplay(
         server, MARKET, live, interval_ms=HOUR, candles="none", max_steps_per_leg=8

@@ -4,44 +4,25 @@ environment; no token with the API beyond loopback is a clear exit with status 2
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from run_helpers import SCRIPT, free_port, load_recent_candles, start_run, stop, wait_for_api
 from tradekit_bithumb.testing import FakeBithumb
 
 from tradekit.store import Store
 
-SCRIPT = Path(sys.executable).with_name("tradekit")
 TOKEN = "hosted-run-api-token-81c4"
-HOUR = 3_600_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeBithumb]:
-    with FakeBithumb() as server:
-        now = int(time.time() * 1000)
-        current = now - now % HOUR
-        rows = [
-            (current - i * HOUR, 100_000 + i, 100_500 + i, 99_500 + i, 100_100 + i, 2)
-            for i in range(30, 0, -1)
-        ]
-        server.load_candles("KRW-BTC", 60, rows)
-        yield server
+def fake(fake_bithumb: FakeBithumb) -> FakeBithumb:
+    """The fake Bithumb with recent KRW-BTC hours for the bot's warm-up."""
+    load_recent_candles(fake_bithumb)
+    return fake_bithumb
 
 
 def write_config(tmp_path: Path, fake: FakeBithumb) -> Path:
@@ -98,25 +79,10 @@ def test_hosted_bot_serves_on_port_with_the_environments_token_and_database(
         "TRADEKIT_API_TOKEN": TOKEN,
         "DATABASE_URL": f"sqlite:///{database}",
     }
-    bot = subprocess.Popen(
-        [str(SCRIPT), "run", "--hosted"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    bot = start_run("--hosted", env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert bot.poll() is None, bot.communicate()[1]
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the API never came up"
-            time.sleep(0.2)
+        wait_for_api(bot, base)
         # Bound to every interface, not only loopback.
         listening = subprocess.run(
             ["ss", "-Htln", f"sport = :{port}"], capture_output=True, text=True
@@ -127,12 +93,7 @@ def test_hosted_bot_serves_on_port_with_the_environments_token_and_database(
         auth = {"Authorization": f"Bearer {TOKEN}"}
         assert httpx.get(f"{base}/status", headers=auth, timeout=5).json()["mode"] == "paper"
     finally:
-        bot.send_signal(signal.SIGTERM)
-        try:
-            out, err = bot.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            bot.kill()
-            out, err = bot.communicate()
+        out, err = stop(bot)
     assert bot.returncode == 0, err
     assert TOKEN not in out + err
     assert not (tmp_path / "bot.db").exists()  # the config's storage.url was overridden

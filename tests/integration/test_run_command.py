@@ -10,93 +10,43 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
+from run_helpers import (
+    SCRIPT,
+    bot_env,
+    free_port,
+    load_recent_candles,
+    start_run,
+    stop,
+    wait_for_api,
+    write_paper_config,
+)
 from tradekit_bithumb.testing import FakeBithumb
 
 from tradekit.store import Store
 
-SCRIPT = Path(sys.executable).with_name("tradekit")
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "run-command-api-token-5c1d"
-HOUR = 3_600_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeBithumb]:
-    with FakeBithumb() as server:
-        now = int(time.time() * 1000)
-        current = now - now % HOUR
-        rows = [
-            (current - i * HOUR, 100_000 + i, 100_500 + i, 99_500 + i, 100_100 + i, 2)
-            for i in range(30, 0, -1)
-        ]
-        server.load_candles("KRW-BTC", 60, rows)
-        yield server
-
-
-def write_config(tmp_path: Path, fake: FakeBithumb, port: int) -> Path:
-    config = {
-        "mode": "paper",
-        "markets": ["KRW-BTC"],
-        "timeframe": "1h",
-        "exchange": {
-            "use": "bithumb",
-            "api_key": "${BITHUMB_API_KEY}",
-            "api_secret": "${BITHUMB_API_SECRET}",
-            "base_url": fake.base_url,
-            "ws_url": fake.ws_url,
-        },
-        "strategy": {"use": "breakout"},
-        "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
-        "api": {"host": "127.0.0.1", "port": port, "token": "${TRADEKIT_API_TOKEN}"},
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
+def fake(fake_bithumb: FakeBithumb) -> FakeBithumb:
+    """The fake Bithumb with recent KRW-BTC hours for the bot's warm-up."""
+    load_recent_candles(fake_bithumb)
+    return fake_bithumb
 
 
 def test_run_serves_the_api_and_stops_cleanly_on_sigterm(tmp_path: Path, fake: FakeBithumb) -> None:
     port = free_port()
-    config = write_config(tmp_path, fake, port)
-    env = {
-        **os.environ,
-        "BITHUMB_API_KEY": fake.api_key,
-        "BITHUMB_API_SECRET": fake.api_secret,
-        "TRADEKIT_API_TOKEN": TOKEN,
-    }
-    env.pop("TRADEKIT_LOAD_PLUGINS", None)
-    bot = subprocess.Popen(
-        [str(SCRIPT), "run", str(config)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    config = write_paper_config(tmp_path, fake, port)
+    bot = start_run(str(config), env=bot_env(fake, TOKEN))
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert bot.poll() is None, bot.communicate()[1]
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the API never came up"
-            time.sleep(0.2)
+        wait_for_api(bot, base)
 
         assert httpx.get(f"{base}/status", timeout=5).status_code == 401
         status = httpx.get(f"{base}/status", headers=auth, timeout=5).json()
@@ -117,12 +67,7 @@ def test_run_serves_the_api_and_stops_cleanly_on_sigterm(tmp_path: Path, fake: F
         fake.wait_for_ws_subscriptions(1, timeout=30)
         assert fake.requests_to("GET", "/v1/candles/minutes/60")
     finally:
-        bot.send_signal(signal.SIGTERM)
-        try:
-            out, err = bot.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            bot.kill()
-            out, err = bot.communicate()
+        out, err = stop(bot)
     assert bot.returncode == 0, err
     assert "SIGTERM received: stopping the bot" in err
     for secret in (TOKEN, fake.api_secret):
@@ -148,14 +93,8 @@ def test_uv_run_stopped_through_its_process_group_shuts_down_cleanly(
     """systemd and process managers signal the whole group: uv and the bot both get SIGTERM,
     and uv forwards its own, so the bot gets it twice or more while it shuts down."""
     port = free_port()
-    config = write_config(tmp_path, fake, port)
-    env = {
-        **os.environ,
-        "BITHUMB_API_KEY": fake.api_key,
-        "BITHUMB_API_SECRET": fake.api_secret,
-        "TRADEKIT_API_TOKEN": TOKEN,
-    }
-    env.pop("TRADEKIT_LOAD_PLUGINS", None)
+    config = write_paper_config(tmp_path, fake, port)
+    env = bot_env(fake, TOKEN)
     # --no-sync: the test runs the environment as it is, and leaves it and uv.lock alone.
     group = subprocess.Popen(
         [*uv_command(), "run", "--no-sync", "tradekit", "run", str(config)],
@@ -167,16 +106,7 @@ def test_uv_run_stopped_through_its_process_group_shuts_down_cleanly(
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert group.poll() is None, group.communicate()[1]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the API never came up"
-            time.sleep(0.2)
+        wait_for_api(group, f"http://127.0.0.1:{port}")
         os.killpg(group.pid, signal.SIGTERM)
         time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):  # unless everything had exited already
@@ -222,7 +152,7 @@ def test_a_taken_api_port_is_a_config_error_with_exit_2(tmp_path: Path, fake: Fa
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        config = write_config(tmp_path, fake, port)
+        config = write_paper_config(tmp_path, fake, port)
         env = {**os.environ, "BITHUMB_API_KEY": "k", "BITHUMB_API_SECRET": "s"}
         env["TRADEKIT_API_TOKEN"] = TOKEN
         result = subprocess.run(

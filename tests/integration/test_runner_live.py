@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import attrs
 import pytest
-from tradekit_bithumb.client import Backoff, BithumbClient
-from tradekit_bithumb.config import BithumbConfig
-from tradekit_bithumb.exchange import BithumbExchange
+from live_replay import ReplayExchange, make_exchange, no_sleep
 from tradekit_bithumb.testing import BarReplay, FakeBithumb
 from tradekit_breakout.strategy import BreakoutConfig, BreakoutStrategy
 
@@ -24,7 +22,7 @@ from tradekit.engine.executor import OrderExecutor, StoreJournal
 from tradekit.engine.live_execution import LiveExecution
 from tradekit.engine.rules import KRW_TICKS, VenueRules
 from tradekit.events import Event, FillEvent
-from tradekit.models import Bar, ExitPlan, Order, OrderStatus, OrderType, Side, Timeframe, Trade
+from tradekit.models import Bar, ExitPlan, Order, OrderStatus, OrderType, Side, Trade
 from tradekit.plugins import load_plugins
 from tradekit.runner.bot import Bot
 from tradekit.store import AsyncStore, Store
@@ -33,21 +31,6 @@ HOUR = 3_600_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
 MARKET = "KRW-BTC"
 STEP = 1e-4  # Bithumb sells in 4 decimals
-
-
-async def no_sleep(_seconds: float) -> None:
-    await anyio.lowlevel.checkpoint()
-
-
-def make_exchange(server: FakeBithumb, cls: type[BithumbExchange] = BithumbExchange) -> Any:
-    config = BithumbConfig(
-        api_key=server.api_key,
-        api_secret=server.api_secret,
-        base_url=server.base_url,
-        ws_url=server.ws_url,
-    )
-    client = BithumbClient.from_config(config, backoff=Backoff(0.001, 0.01), sleep=no_sleep)
-    return cls(config, client=client)
 
 
 def bar(i: int, o: float, h: float, lo: float, c: float, v: float = 1.0) -> Bar:
@@ -225,65 +208,6 @@ def live_settings(tmp_path: Path, **extra: Any) -> Any:
         load_plugins(),
         {},
     )
-
-
-class ReplayExchange(BithumbExchange):
-    """The real connector on the fake Bithumb, bars replayed tick by tick in lock step.
-
-    Each bar is played as trades one price tick apart (open -> low -> high -> close); after
-    each trade the bot's orders are allowed to finish before the next one is played, so a
-    market order fills at the price of the trade that triggered it, as the fill rules' model
-    would. When the bar ends the price moves to the next open and the bar is handed to the bot.
-    """
-
-    replay: BarReplay
-    bot: Bot
-
-    async def fetch_candles(
-        self,
-        market: str,
-        timeframe: Timeframe,
-        since_ms: int,
-        until_ms: int | None = None,
-        **_: Any,
-    ) -> Sequence[Bar]:
-        return []
-
-    def live_bars(
-        self,
-        markets: Sequence[str],
-        timeframe: Timeframe,
-        *,
-        start_ms: int | None = None,
-        on_trade: Any = None,
-    ) -> Any:
-        replay, exchange = self.replay, self
-
-        class Feed:
-            async def __aiter__(self) -> AsyncIterator[Bar]:
-                execution = exchange.bot.execution
-                assert execution is not None
-                for i, played in enumerate(replay.bars):
-                    for step in replay.bar_steps(i):
-                        replay.play(step)
-                        on_trade(Trade(MARKET, step.time_ms, float(step.price), 0.01))
-                        await execution.wait_idle()
-                    replay.end_bar(i)
-                    yield Bar(
-                        MARKET,
-                        played.time_ms,
-                        float(played.open),
-                        float(played.high),
-                        float(played.low),
-                        float(played.close),
-                        float(played.volume),
-                    )
-                    await execution.wait_idle()
-
-            async def aclose(self) -> None:
-                pass
-
-        return Feed()
 
 
 def replay_bars(n: int, seed: int) -> list[Bar]:

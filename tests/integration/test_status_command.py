@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,22 +14,23 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
+from run_helpers import (
+    SCRIPT,
+    bot_env,
+    free_port,
+    load_recent_candles,
+    start_run,
+    stop,
+    wait_for_api,
+    write_paper_config,
+)
 from test_control_api import DAYS, FILLS, TOKEN, FakeBot, running, store  # noqa: F401
 from tradekit_bithumb.testing import FakeBithumb
 
 from tradekit.cli import cli
 from tradekit.store import AsyncStore
 
-SCRIPT = Path(sys.executable).with_name("tradekit")
 BOT_TOKEN = "status-command-token-9e2b"
-HOUR = 3_600_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def status(*args: str, token: str | None = BOT_TOKEN) -> subprocess.CompletedProcess[str]:
@@ -48,67 +45,18 @@ def status(*args: str, token: str | None = BOT_TOKEN) -> subprocess.CompletedPro
 
 
 @pytest.fixture
-def bot(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+def bot(tmp_path: Path, fake_bithumb: FakeBithumb) -> Iterator[tuple[Path, str]]:
     """A paper bot run as a user runs it, against the fake Bithumb; its config and API URL."""
-    with FakeBithumb() as fake:
-        now = int(time.time() * 1000)
-        current = now - now % HOUR
-        rows = [
-            (current - i * HOUR, 100_000 + i, 100_500 + i, 99_500 + i, 100_100 + i, 2)
-            for i in range(30, 0, -1)
-        ]
-        fake.load_candles("KRW-BTC", 60, rows)
-        port = free_port()
-        config = {
-            "mode": "paper",
-            "markets": ["KRW-BTC"],
-            "timeframe": "1h",
-            "exchange": {
-                "use": "bithumb",
-                "api_key": "${BITHUMB_API_KEY}",
-                "api_secret": "${BITHUMB_API_SECRET}",
-                "base_url": fake.base_url,
-                "ws_url": fake.ws_url,
-            },
-            "strategy": {"use": "breakout"},
-            "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
-            "api": {"host": "127.0.0.1", "port": port, "token": "${TRADEKIT_API_TOKEN}"},
-        }
-        path = tmp_path / "config.yaml"
-        path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        env = {
-            **os.environ,
-            "BITHUMB_API_KEY": fake.api_key,
-            "BITHUMB_API_SECRET": fake.api_secret,
-            "TRADEKIT_API_TOKEN": BOT_TOKEN,
-        }
-        process = subprocess.Popen(
-            [str(SCRIPT), "run", str(path)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, process.communicate()[1]
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the API never came up"
-                time.sleep(0.2)
-            yield path, base
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
+    load_recent_candles(fake_bithumb)
+    port = free_port()
+    path = write_paper_config(tmp_path, fake_bithumb, port)
+    process = start_run(str(path), env=bot_env(fake_bithumb, BOT_TOKEN))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_api(process, base)
+        yield path, base
+    finally:
+        stop(process)
 
 
 def test_status_of_a_running_paper_bot_from_its_config(bot: tuple[Path, str]) -> None:

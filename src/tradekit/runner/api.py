@@ -47,11 +47,19 @@ from loguru import logger
 
 from tradekit import __version__
 from tradekit.errors import StorageError
-from tradekit.events import DailyReport
 from tradekit.markets import MARKET_ID_PATTERN
-from tradekit.models import Fill, Order, OrderStatus, Position
+from tradekit.models import OrderStatus
 from tradekit.runner.api_auth import BEARER, PUBLIC, local_guard, token_guard
 from tradekit.runner.api_server import serve
+from tradekit.runner.api_views import (
+    DayView,
+    FillsPage,
+    OrdersPage,
+    OrderView,
+    PerformancePage,
+    PositionsPage,
+    PositionView,
+)
 from tradekit.runner.control import BotControl, BotStatus, NoPosition, UnknownMarket
 from tradekit.runner.dashboard import dashboard_routes
 from tradekit.runner.metrics import Metrics
@@ -65,11 +73,7 @@ __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "MAX_TIME_MS",
-    "FillsPage",
     "create_app",
-    "day_to_dict",
-    "order_to_dict",
-    "position_to_dict",
     "serve",
 ]
 
@@ -89,10 +93,11 @@ _STORE_FAILED = "the store could not be read; see the bot's log"
 
 
 # -- payloads ----------------------------------------------------------------------------
-# The models go out as they are where they hold exactly what a client may see: BotStatus and
-# Fill, through Litestar's attrs support (the document shows their fields and enums). Orders
-# (their stored exit plan), positions (their unrealised profit, a property) and days (no event
-# time in the store) differ from their models, so they have payloads of their own.
+# The models go out as they are where they hold exactly what a client may see (BotStatus,
+# Fill, TodayStatus); orders, positions, days and candles go out as views built from their
+# models (tradekit.runner.api_views). Both through Litestar's attrs support, so the document
+# shows their fields and enums. The two TypedDicts below copy no model: they are answers made
+# up here, with nothing to keep in step.
 
 
 class HealthOut(TypedDict):
@@ -102,54 +107,11 @@ class HealthOut(TypedDict):
     mode: str
 
 
-class PositionOut(TypedDict):
-    """One open position."""
+class CloseOut(TypedDict):
+    """``POST /positions/{market}/close``."""
 
     market: str
-    quantity: float
-    entry_price: float
-    entry_time_ms: int
-    stop: float | None
-    take_profit_price: float | None
-    take_profit_reached: bool
-    highest: float | None
-    trailing_stop: float | None  # distance below ``highest`` once the take-profit was reached
-    last_price: float | None
-    unrealized_pnl: float
-    status: str
-    remainder: float
-
-
-class PositionsOut(TypedDict):
-    """``GET /positions``."""
-
-    positions: list[PositionOut]
-
-
-class OrderOut(TypedDict):
-    """One stored order."""
-
-    client_order_id: str
-    exchange_order_id: str | None
-    market: str
-    side: str
-    type: str
-    volume: float | None
-    price: float | None
-    status: str
-    created_ms: int
-    updated_ms: int
-    executed_volume: float
-    average_price: float | None
-    fee: float
-    reason: str
-
-
-class OrdersOut(TypedDict):
-    """``GET /orders``: the most recent matching orders, oldest first."""
-
-    orders: list[OrderOut]
-    truncated: bool  # more orders matched than ``limit``; the oldest were left out
+    detail: str
 
 
 class _ResponseModelSchema(AttrsSchemaPlugin):
@@ -168,93 +130,6 @@ class _ResponseModelSchema(AttrsSchemaPlugin):
         if doc:
             schema.description = doc.split("\n\n")[0].replace("\n", " ")
         return schema
-
-
-@attrs.frozen
-class FillsPage:
-    """``GET /fills``: the most recent matching fills, oldest first."""
-
-    fills: list[Fill]
-    truncated: bool  # more fills matched than ``limit``; the oldest were left out
-
-
-class DayOut(TypedDict):
-    """One trading day's performance (Asia/Seoul)."""
-
-    trading_day: str  # YYYY-MM-DD; the store keeps no event time for a day
-    start_equity: float
-    end_equity: float
-    profit: float
-    max_drawdown: float
-    trades: int
-    win_rate: float | None
-    notes: str
-
-
-class PerformanceOut(TypedDict):
-    """``GET /performance``: every recorded day, oldest first."""
-
-    days: list[DayOut]
-
-
-class CloseOut(TypedDict):
-    """``POST /positions/{market}/close``."""
-
-    market: str
-    detail: str
-
-
-def position_to_dict(position: Position) -> PositionOut:
-    """The JSON form of a position, with its unrealised profit at the last price."""
-    return {
-        "market": position.market,
-        "quantity": position.quantity,
-        "entry_price": position.entry_price,
-        "entry_time_ms": position.entry_time_ms,
-        "stop": position.stop,
-        "take_profit_price": position.take_profit_price,
-        "take_profit_reached": position.take_profit_reached,
-        "highest": position.highest,
-        "trailing_stop": position.trailing_stop,
-        "last_price": position.last_price,
-        "unrealized_pnl": position.unrealized_pnl,
-        "status": position.status,
-        "remainder": position.remainder,
-    }
-
-
-def order_to_dict(order: Order) -> OrderOut:
-    """The JSON form of an order."""
-    return {
-        "client_order_id": order.client_order_id,
-        "exchange_order_id": order.exchange_order_id,
-        "market": order.market,
-        "side": order.side.value,
-        "type": order.type.value,
-        "volume": order.volume,
-        "price": order.price,
-        "status": order.status.value,
-        "created_ms": order.created_ms,
-        "updated_ms": order.updated_ms,
-        "executed_volume": order.executed_volume,
-        "average_price": order.average_price,
-        "fee": order.fee,
-        "reason": order.reason,
-    }
-
-
-def day_to_dict(report: DailyReport) -> DayOut:
-    """The JSON form of a daily performance report."""
-    return {
-        "trading_day": report.trading_day,
-        "start_equity": report.start_equity,
-        "end_equity": report.end_equity,
-        "profit": report.profit,
-        "max_drawdown": report.max_drawdown,
-        "trades": report.trades,
-        "win_rate": report.win_rate,
-        "notes": report.notes,
-    }
 
 
 # -- the app -----------------------------------------------------------------------------
@@ -364,9 +239,9 @@ def _control_routes(
             return self.bot.status()
 
         @get("/positions", summary="Open positions", raises=[refusal])
-        async def positions(self) -> PositionsOut:
+        async def positions(self) -> PositionsPage:
             """The open positions with their exit state and unrealised profit."""
-            return {"positions": [position_to_dict(p) for p in self.bot.positions()]}
+            return PositionsPage([PositionView.of(p) for p in self.bot.positions()])
 
         @get("/orders", summary="Recorded orders", raises=stored)
         async def orders(
@@ -375,7 +250,7 @@ def _control_routes(
             status: StatusFilter = None,
             since_ms: SinceMs = None,
             limit: Limit = DEFAULT_LIMIT,
-        ) -> OrdersOut:
+        ) -> OrdersPage:
             """The most recent ``limit`` matching orders from the store, oldest first."""
             # One row more than asked tells whether older ones were left out.
             found = await _read_store(
@@ -385,7 +260,7 @@ def _control_routes(
                 ),
             )
             rows, truncated = _recent(found, limit)
-            return {"orders": [order_to_dict(o) for o in rows], "truncated": truncated}
+            return OrdersPage([OrderView.of(o) for o in rows], truncated)
 
         @get("/fills", summary="Recorded fills", raises=stored)
         async def fills(
@@ -402,10 +277,10 @@ def _control_routes(
             return FillsPage(rows, truncated)
 
         @get("/performance", summary="Daily performance", raises=stored)
-        async def performance(self) -> PerformanceOut:
+        async def performance(self) -> PerformancePage:
             """Every recorded trading day (Asia/Seoul), oldest first."""
             days = await _read_store(self.bot, lambda s: s.performance())
-            return {"days": [day_to_dict(d) for d in days]}
+            return PerformancePage([DayView.of(d) for d in days])
 
         @post("/pause", status_code=200, summary="Pause new entries", raises=[refusal])
         async def pause(self, request: Request[Any, Any, Any]) -> BotStatus:

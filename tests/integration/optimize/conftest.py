@@ -1,26 +1,18 @@
 """Fixtures for ``tradekit optimize``: a small slice of the real candles and its config.
 
-PostgreSQL comes from ``TRADEKIT_TEST_POSTGRES_URL`` or a server started with
-``.ci/postgres.sh``, as for the store tests (whose helper is reused); without either, the
-PostgreSQL test is skipped with the reason.
+PostgreSQL comes from ``postgres_url`` in ``tests/integration/conftest.py`` (the same server as
+the store tests); without one, the PostgreSQL test is skipped with the reason.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 import yaml
 from optimize_helpers import DEFAULT_OPTIMIZE, REAL_CANDLES, SLICE_ROWS, base_config
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-from store_postgres import PostgresServer, start_postgres
 
 
 @pytest.fixture
@@ -46,32 +38,7 @@ def write_config(tmp_path: Path, candles: Path) -> Callable[..., Path]:
     return write
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A reachable PostgreSQL server (skips the test when none can be had)."""
-    server, problems = start_postgres(os.environ.get("TRADEKIT_TEST_POSTGRES_URL"))
-    if server is None:
-        pytest.skip("no PostgreSQL server: " + "; ".join(problems))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """The URL of a fresh, empty PostgreSQL database, dropped after the test."""
-    name = f"tk_opt_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server.url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield (
-            sa.make_url(postgres_server.url)
-            .set(database=name)
-            .render_as_string(hide_password=False)
-        )
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+def postgres_db_prefix() -> str:
+    """Optimize's study databases are named ``tk_opt_...`` (see tests/integration/conftest.py)."""
+    return "tk_opt_"

@@ -11,7 +11,7 @@ document.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from litestar import get
 from litestar.exceptions import NotFoundException
@@ -19,46 +19,15 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import PathParameter, QueryParameter
 
 from tradekit.markets import MARKET_ID_PATTERN
-from tradekit.models import Bar, Timeframe
+from tradekit.models import Timeframe
+from tradekit.runner.api_views import CandlesPage, CandleView
 from tradekit.runner.control import BotControl, TodayStatus, UnknownMarket
 from tradekit.runner.recent_bars import DEFAULT_SIZE
 
-__all__ = ["DEFAULT_CANDLES", "candle_to_dict", "data_routes"]
+__all__ = ["DEFAULT_CANDLES", "data_routes"]
 
 #: Candles ``GET /candles/{market}`` returns when no ``limit`` is given.
 DEFAULT_CANDLES = 300
-
-
-class CandleOut(TypedDict):
-    """One closed bar; ``time_ms`` is its open time (UTC ms)."""
-
-    time_ms: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-
-
-class CandlesOut(TypedDict):
-    """``GET /candles/{market}``: the most recent closed bars, oldest first."""
-
-    market: str
-    timeframe: str
-    timeframe_ms: int
-    candles: list[CandleOut]
-
-
-def candle_to_dict(bar: Bar) -> CandleOut:
-    """The JSON form of a bar (its market is the route's)."""
-    return {
-        "time_ms": bar.time_ms,
-        "open": bar.open,
-        "high": bar.high,
-        "low": bar.low,
-        "close": bar.close,
-        "volume": bar.volume,
-    }
 
 
 CandleLimit = Annotated[
@@ -89,7 +58,7 @@ def data_routes(bot: BotControl, *, secured: Mapping[str, Any]) -> list[HTTPRout
         return bot.today()
 
     @get("/candles/{market:str}", summary="Recent candles", **with_404)
-    async def candles(market: MarketPath, limit: CandleLimit = DEFAULT_CANDLES) -> CandlesOut:
+    async def candles(market: MarketPath, limit: CandleLimit = DEFAULT_CANDLES) -> CandlesPage:
         """The last ``limit`` closed bars the bot has seen in ``market``, oldest first.
 
         404 when the bot does not trade the market.
@@ -102,11 +71,11 @@ def data_routes(bot: BotControl, *, secured: Mapping[str, Any]) -> list[HTTPRout
                 + ", ".join(bot.status().markets)
             ) from None
         timeframe = bot.status().timeframe
-        return {
-            "market": market,
-            "timeframe": timeframe,
-            "timeframe_ms": Timeframe(timeframe).milliseconds,
-            "candles": [candle_to_dict(b) for b in bars],
-        }
+        return CandlesPage(
+            market=market,
+            timeframe=timeframe,
+            timeframe_ms=Timeframe(timeframe).milliseconds,
+            candles=[CandleView.of(b) for b in bars],
+        )
 
     return [today, candles]

@@ -11,7 +11,7 @@ from pathlib import Path
 import attrs
 import sqlalchemy as sa
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".ci" / "postgres.sh"
 
 
