@@ -6,7 +6,6 @@ bars and trades come from a script so the test knows exactly which price is the 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from tradekit_bithumb.client import Backoff, BithumbClient
-from tradekit_bithumb.config import BithumbConfig
+from live_replay import make_exchange
+from run_helpers import free_port
 from tradekit_bithumb.exchange import BithumbExchange
 from tradekit_bithumb.testing import FakeBithumb
 
@@ -27,13 +26,6 @@ from tradekit.runner.bot import Bot
 HOUR = 3_600_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
 MARKET = "KRW-BTC"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Script:
@@ -192,20 +184,7 @@ async def test_live_status_shows_cash_plus_holdings_at_the_last_trade_after_fill
     tmp_path: Path, fake_bithumb: FakeBithumb
 ) -> None:
     fake_bithumb.set_price(MARKET, 50_000_000)
-    config = BithumbConfig(
-        api_key=fake_bithumb.api_key,
-        api_secret=fake_bithumb.api_secret,
-        base_url=fake_bithumb.base_url,
-        ws_url=fake_bithumb.ws_url,
-    )
-
-    async def no_sleep(_seconds: float) -> None:
-        await anyio.lowlevel.checkpoint()
-
-    exchange = ScriptedBithumb(
-        config,
-        client=BithumbClient.from_config(config, backoff=Backoff(0.001, 0.01), sleep=no_sleep),
-    )
+    exchange = make_exchange(fake_bithumb, ScriptedBithumb)
     exchange.script = script = Script()
     port = free_port()
     bot = Bot(settings(tmp_path, "live", port), exchange=exchange, clock=lambda: T0 + 6 * HOUR)
