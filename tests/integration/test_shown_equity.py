@@ -59,29 +59,9 @@ class Script:
         return Feed()
 
 
-class ScriptedBithumb(BithumbExchange):
-    """The real connector on the fake Bithumb (orders, balances); bars from a script."""
+class ScriptedBars:
+    """No history; the bars and trades of a :class:`Script` as the live feed."""
 
-    script: Script
-
-    async def fetch_candles(self, *_: Any, **__: Any) -> Sequence[Bar]:
-        return []
-
-    def live_bars(
-        self,
-        markets: Sequence[str],
-        timeframe: Timeframe,
-        *,
-        start_ms: int | None = None,
-        on_trade: Any = None,
-    ) -> Any:
-        return self.script.feed(on_trade)
-
-
-class PaperExchange:
-    """Paper needs no exchange account: only the scripted feed."""
-
-    name = "scripted"
     script: Script
 
     async def fetch_candles(
@@ -98,6 +78,16 @@ class PaperExchange:
         on_trade: Any = None,
     ) -> Any:
         return self.script.feed(on_trade)
+
+
+class ScriptedBithumb(ScriptedBars, BithumbExchange):
+    """The real connector on the fake Bithumb (orders, balances); bars from a script."""
+
+
+class PaperExchange(ScriptedBars):
+    """Paper needs no exchange account: only the scripted feed."""
+
+    name = "scripted"
 
     async def aclose(self) -> None:
         pass
