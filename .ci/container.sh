@@ -14,9 +14,12 @@ skip() { echo "container smoke SKIPPED: $*"; exit 0; }
 [ "$(id -u)" = 0 ] || skip "not root (podman and debootstrap are installed with apt-get)"
 command -v apt-get >/dev/null 2>&1 || skip "no apt-get to install podman with"
 
-SMOKE_ENV="TRADEKIT_API_TOKEN=ci-smoke-token-$$-$RANDOM" "$smoke" .
+export WORK=${WORK:-${TMPDIR:-/tmp}/tradekit-container}
+# TMPDIR=/tmp for the smoke script: it runs tools inside the debootstrapped root (chroot), where
+# a TMPDIR set for CI's own machine does not exist and mktemp would fail.
+SMOKE_ENV="TRADEKIT_API_TOKEN=ci-smoke-token-$$-$RANDOM" TMPDIR=/tmp "$smoke" .
 
-export CONTAINERS_CONF=${WORK:-${TMPDIR:-/tmp}/tradekit-container}/containers.conf
+export CONTAINERS_CONF=$WORK/containers.conf
 refuses() {  # $1: what is expected in the message; the rest: podman run options. Exit 2 expected.
   local expect=$1 out rc; shift
   set +e
