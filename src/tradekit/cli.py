@@ -190,9 +190,7 @@ def backtest_command(config: Path, output: Path, store_results: bool, quiet: boo
             transient=True,
         ) as bar:
             task = bar.add_task("backtest", total=None)
-            result = run_backtest(
-                settings, host, progress=lambda n: bar.update(task, completed=n)
-            )
+            result = run_backtest(settings, host, progress=lambda n: bar.update(task, completed=n))
     summary = result.summary  # computed once for the files and the table
     paths = write_report(result, output, summary)
     if not quiet:
