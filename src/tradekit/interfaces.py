@@ -92,13 +92,28 @@ class CandleArrays(Protocol):
     Every row is a valid, closed :class:`Bar`; the times are unique and ascending.
     """
 
-    market: str
-    times: Sequence[int]
-    open: Sequence[float]
-    high: Sequence[float]
-    low: Sequence[float]
-    close: Sequence[float]
-    volume: Sequence[float]
+    @property
+    def market(self) -> str: ...
+
+    @property
+    def times(self) -> Sequence[int]:
+        """Open times, UTC milliseconds."""
+        ...
+
+    @property
+    def open(self) -> Sequence[float]: ...
+
+    @property
+    def high(self) -> Sequence[float]: ...
+
+    @property
+    def low(self) -> Sequence[float]: ...
+
+    @property
+    def close(self) -> Sequence[float]: ...
+
+    @property
+    def volume(self) -> Sequence[float]: ...
 
     def __len__(self) -> int: ...
 
