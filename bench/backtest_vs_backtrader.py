@@ -10,6 +10,11 @@ creates under ``--work`` on its first run. Each run prints, for both, the wall-c
 bars per second, CPU seconds and the peak resident memory of the process, then the ratio; the
 summary gives the range over the runs (the machine may be shared: the ratio, measured
 within one run, is the figure that matters).
+
+Both run once untimed first, with Python allowed to write bytecode (``PYTHONDONTWRITEBYTECODE``
+is removed from their environment), so both are timed from compiled modules and a warm file
+cache, as a user's second run is: pip compiles backtrader's modules when it installs them,
+while ``uv sync`` leaves compiling to the first import.
 """
 
 from __future__ import annotations
@@ -21,8 +26,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-from precompiled import compiled_env
 
 from tradekit.testing import random_walk_bars
 
@@ -71,14 +74,13 @@ def write_candles(path: Path, bars: int, seed: int) -> None:
     tmp.rename(path)
 
 
-def timed(
-    command: list[str], logs: Path, env: dict[str, str] | None = None
-) -> tuple[float, float, int, str]:
+def timed(command: list[str], logs: Path) -> tuple[float, float, int, str]:
     """Run ``command``: (wall seconds, CPU seconds, peak RSS in bytes, stdout).
 
     The child is reaped with ``wait4``, which gives its own resource usage.
     """
     out_path, err_path = logs.with_suffix(".out"), logs.with_suffix(".err")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     start = time.perf_counter()
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen(command, stdout=out, stderr=err, env=env)
@@ -96,13 +98,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "bench")
-    parser.add_argument(
-        "--uncompiled",
-        action="store_true",
-        help="time tradekit compiling its modules from source on every run (an environment "
-        "synced without --compile-bytecode under PYTHONDONTWRITEBYTECODE); by default its "
-        "bytecode is compiled ahead, as pip compiled backtrader's",
-    )
     args = parser.parse_args(argv)
 
     work: Path = args.work.resolve()
@@ -115,18 +110,14 @@ def main(argv: list[str] | None = None) -> None:
     tradekit = [str(Path(sys.executable).parent / "tradekit"), "backtest", str(config)]
     tradekit += ["--output", str(work / "tradekit-out")]
     backtrader = [str(python), str(ROOT / "bench" / "backtrader_breakout.py"), str(candles)]
-    tradekit_env = None if args.uncompiled else compiled_env(work / "pycache")
 
     print(f"python {sys.version.split()[0]}, {args.bars:,} bars, {os.cpu_count()} CPUs")
-    print(
-        "tradekit's modules "
-        + ("compiled from source on each run" if args.uncompiled else "compiled ahead")
-        + "; backtrader's compiled by pip at install"
-    )
+    for command, name in ((tradekit, "tradekit"), (backtrader, "backtrader")):
+        timed(command, work / name)  # warm-up: bytecode and file cache, not timed
     ratios: list[float] = []
     cpu_ratios: list[float] = []
     for run in range(1, args.runs + 1):
-        tk_wall, tk_cpu, tk_rss, _ = timed(tradekit, work / "tradekit", tradekit_env)
+        tk_wall, tk_cpu, tk_rss, _ = timed(tradekit, work / "tradekit")
         bt_wall, bt_cpu, bt_rss, bt_out = timed(backtrader, work / "backtrader")
         summary = json.loads((work / "tradekit-out" / "summary.json").read_text())
         bt_result = json.loads(bt_out.strip().splitlines()[-1])

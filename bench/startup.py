@@ -17,7 +17,10 @@ shared and the wall clock jumps). Measured side by side:
 ``--against REV`` runs the same with the ``src`` of git revision ``REV`` (extracted under
 ``--work``), interleaved run by run, so a change shows before and after in the same minute.
 ``--compiled`` runs everything a second time with every module's bytecode compiled ahead, as
-an installed tradekit has it (see ``bench/precompiled.py``).
+an installed tradekit has it: pip and the container image (``UV_COMPILE_BYTECODE=1``) compile
+at install, while an environment synced by uv without ``--compile-bytecode``, in a shell that
+sets ``PYTHONDONTWRITEBYTECODE`` (this project's machines do), compiles every module it imports
+from source on every run.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ import os
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
 from backtest_vs_backtrader import CONFIG, write_candles
-from precompiled import compiled_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = 24
@@ -74,6 +77,33 @@ def figure(runs: list[tuple[float, float]]) -> str:
         f"{min(walls):6.3f} {statistics.median(walls):6.3f} s  "
         f"cpu {min(cpus):6.3f} {statistics.median(cpus):6.3f}"
     )
+
+
+def compiled_env(cache: Path, sources: list[Path] | None = None) -> dict[str, str]:
+    """The environment variables under which this Python reads bytecode compiled into ``cache``.
+
+    Kept apart from the environment (``PYTHONPYCACHEPREFIX``), so the runs "as found" stay as
+    found. The standard library and the environment's packages are compiled on the first call
+    (about a minute on 2 cores), the project's sources (``src`` and the plugins', or
+    ``sources``) on every call (Python recompiles a module whose source is newer than its
+    bytecode).
+    """
+    paths = [str(s) for s in sources or [ROOT / "src", *sorted(ROOT.glob("plugins/*/src"))]]
+    done = cache / ".libraries-compiled"
+    if not done.exists():
+        print(f"compiling bytecode into {cache} (once) ...", flush=True)
+        paths += [sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]]
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(cache)}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", *paths],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,  # a few test modules of the standard library do not compile: no matter
+    )
+    cache.mkdir(parents=True, exist_ok=True)
+    done.touch()
+    return env
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from tradekit.config import Settings
 from tradekit.engine.core import EngineParams, TradeRecord, TradingCore
 from tradekit.errors import ConfigError
 from tradekit.events import EntryRejected, Event, TradingHalted, TradingResumed
-from tradekit.interfaces import RiskRule, Strategy
+from tradekit.interfaces import CandleArrays, RiskRule, Strategy
 from tradekit.models import Bar, Fill, Timeframe
 from tradekit.performance import max_drawdown, sharpe, summarize_trades
 
@@ -32,6 +32,7 @@ __all__ = [
     "merge_markets",
     "run_backtest",
     "run_bars",
+    "run_candles",
     "store_result",
     "write_report",
 ]
@@ -105,11 +106,53 @@ def run_bars(
     progress: Callable[[int], None] | None = None,
     keep_events: bool = True,
 ) -> BacktestResult:
-    """Run the engine over ``bars`` (already in processing order).
+    """Run the engine over ``bars`` (already in processing order), stepping every bar.
 
     ``events`` of the result holds entry rejections and daily halts (fills and round trips
     have their own lists).
     """
+    from tradekit.engine.loop import run_recorded
+
+    core, events = _new_core(markets, strategy_factory, risk_rules, params, keep_events)
+    run_recorded(core, bars, progress=progress, chunk=_CHUNK)
+    return _result(core, events, params, timeframe)
+
+
+def run_candles(
+    candles: Sequence[CandleArrays],
+    markets: Sequence[str],
+    strategy_factory: Callable[[str], Strategy],
+    risk_rules: Sequence[RiskRule],
+    params: EngineParams,
+    timeframe: Timeframe = Timeframe("1h"),
+    progress: Callable[[int], None] | None = None,
+    keep_events: bool = True,
+) -> BacktestResult:
+    """:func:`run_bars` over each market's candle columns (in ``markets`` order).
+
+    With strategies that scan their candles ahead (:class:`~tradekit.interfaces.ScansCandles`)
+    only the bars that can matter are stepped (:mod:`tradekit.engine.candle_run`); the result
+    is the same as :func:`run_bars` over the merged bars, which runs otherwise.
+    """
+    from tradekit.engine import candle_run
+    from tradekit.engine.loop import run_recorded
+
+    core, events = _new_core(markets, strategy_factory, risk_rules, params, keep_events)
+    if candle_run.scans_all(core):
+        candle_run.run_candles(core, candles, progress=progress, chunk=_CHUNK)
+    else:
+        streams = {c.market: candle_run.bars_of(c) for c in candles}
+        run_recorded(core, merge_markets(streams, markets), progress=progress, chunk=_CHUNK)
+    return _result(core, events, params, timeframe)
+
+
+def _new_core(
+    markets: Sequence[str],
+    strategy_factory: Callable[[str], Strategy],
+    risk_rules: Sequence[RiskRule],
+    params: EngineParams,
+    keep_events: bool,
+) -> tuple[TradingCore, list[Event]]:
     events: list[Event] = []
 
     def keep(event: Event) -> None:
@@ -117,8 +160,6 @@ def run_bars(
         # ones are kept, so memory does not grow with the number of fills beyond the fills.
         if isinstance(event, _KEPT_EVENTS):
             events.append(event)
-
-    from tradekit.engine.loop import run_recorded
 
     core = TradingCore(
         markets,
@@ -129,9 +170,14 @@ def run_bars(
         event_types=_KEPT_EVENTS,
     )
     core.start()
-    run_recorded(core, bars, progress=progress, chunk=_CHUNK)
+    return core, events
+
+
+def _result(
+    core: TradingCore, events: list[Event], params: EngineParams, timeframe: Timeframe
+) -> BacktestResult:
     return BacktestResult(
-        markets=list(markets),
+        markets=list(core.markets),
         timeframe=timeframe,
         initial_equity=params.initial_cash,
         final_equity=core.equity,
@@ -168,6 +214,7 @@ def run_backtest(
         )
     prices: dict[str, PriceSeries] = {}
     streams: dict[str, Iterator[Bar]] = {}
+    candles: list[CandleArrays] = []
     for market in settings.markets:
         source = host.open_candle_source(settings.backtest.data[market])
         if hasattr(source, "columns"):
@@ -177,13 +224,12 @@ def run_backtest(
             prices[market] = PriceSeries(
                 market, columns.times, columns.open, columns.high, columns.low, columns.close
             )
-            streams[market] = columns.bars()
+            candles.append(columns)
         else:
             prices[market] = PriceSeries(market)
             streams[market] = prices[market].recording(source.bars(market, settings.timeframe))
     params = settings.backtest.engine_params(check_cash=True)
-    result = run_bars(
-        merge_markets(streams, settings.markets),
+    args = (
         settings.markets,
         lambda _market: settings.strategy.build(),
         [rule.build() for rule in settings.risk],
@@ -191,6 +237,14 @@ def run_backtest(
         settings.timeframe,
         progress,
     )
+    if not streams:
+        result = run_candles(candles, *args)
+    else:  # a source that only gives bars: every market is read bar by bar
+        from tradekit.engine.candle_run import bars_of
+
+        for columns in candles:
+            streams[columns.market] = bars_of(columns)
+        result = run_bars(merge_markets(streams, settings.markets), *args)
     return attrs.evolve(result, prices=prices, parameters=backtest_parameters(settings))
 
 
@@ -222,22 +276,31 @@ def write_report(
 ) -> list[Path]:
     """Write ``fills.csv``, ``equity.csv``, ``summary.json`` and ``report.html``.
 
-    ``summary``: ``result.summary`` if the caller has it already (it takes a few tenths of a
-    second on a million bars).
+    ``summary``: ``result.summary`` if the caller has it already.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from tradekit.backtest_csv import write_equity_csv, write_fills_csv
     from tradekit.report import render_html
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     fills_path = out / "fills.csv"
-    write_fills_csv(result.fills, fills_path)
     equity_path = out / "equity.csv"
-    write_equity_csv(result.equity_times, result.equity_values, equity_path)
-    summary_path = out / "summary.json"
-    if summary is None:
-        summary = result.summary
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    report_path = out / "report.html"
-    report_path.write_text(render_html(result, summary), encoding="utf-8")
+
+    def write_csvs() -> None:
+        write_fills_csv(result.fills, fills_path)
+        write_equity_csv(result.equity_times, result.equity_values, equity_path)
+
+    # pyarrow writes the CSV files without holding the GIL: on a second core while this
+    # thread builds the summary and the page.
+    with ThreadPoolExecutor(1, thread_name_prefix="backtest-csv") as pool:
+        csvs = pool.submit(write_csvs)
+        summary_path = out / "summary.json"
+        if summary is None:
+            summary = result.summary
+        summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        report_path = out / "report.html"
+        report_path.write_text(render_html(result, summary), encoding="utf-8")
+        csvs.result()
     return [fills_path, equity_path, summary_path, report_path]

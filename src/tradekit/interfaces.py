@@ -28,6 +28,7 @@ from tradekit.models import (
 
 __all__ = [
     "AccountView",
+    "CandleArrays",
     "CandleSource",
     "Component",
     "Exchange",
@@ -37,7 +38,9 @@ __all__ = [
     "OwnClock",
     "PlansExits",
     "RiskRule",
+    "ScansCandles",
     "SkipsBars",
+    "SkipsIdleBars",
     "Strategy",
 ]
 
@@ -81,6 +84,57 @@ class PlansExits(Protocol):
 
     @property
     def exit_plan(self) -> ExitPlan: ...
+
+
+class CandleArrays(Protocol):
+    """One market's recorded candles as columns, oldest first (row ``i`` is its ``i``-th bar).
+
+    Every row is a valid, closed :class:`Bar`; the times are unique and ascending.
+    """
+
+    @property
+    def market(self) -> str: ...
+
+    @property
+    def times(self) -> Sequence[int]:
+        """Open times, UTC milliseconds."""
+        ...
+
+    @property
+    def open(self) -> Sequence[float]: ...
+
+    @property
+    def high(self) -> Sequence[float]: ...
+
+    @property
+    def low(self) -> Sequence[float]: ...
+
+    @property
+    def close(self) -> Sequence[float]: ...
+
+    @property
+    def volume(self) -> Sequence[float]: ...
+
+    def __len__(self) -> int: ...
+
+
+@runtime_checkable
+class ScansCandles(Protocol):
+    """A strategy that finds its signals in a market's whole recorded history at once.
+
+    Optional, for backtests. The answers must be exactly those of ``on_bar`` fed every bar
+    from the first row on, which lets a backtest step the decision core only on the bars that
+    can change something: the rows with a signal, and every bar while an order or a position
+    is open. Every other bar only extends the equity curve, and is booked in bulk.
+    """
+
+    def signal_rows(self, candles: CandleArrays) -> Sequence[int]:
+        """The rows, ascending, on which ``on_bar`` would return a signal."""
+        ...
+
+    def signal_at(self, candles: CandleArrays, row: int) -> Signal:
+        """The signal ``on_bar`` would return on ``row`` (one of :meth:`signal_rows`)."""
+        ...
 
 
 class AccountView(Protocol):
@@ -136,6 +190,20 @@ class SkipsBars(Protocol):
 
     #: False: ``on_bar_close`` does nothing, so the per-bar call is skipped.
     watches_bars: ClassVar[bool]
+
+
+@runtime_checkable
+class SkipsIdleBars(Protocol):
+    """A risk rule that can take a run of bars with unchanging equity in one call. Optional.
+
+    A backtest calls it for bars on which nothing is held, pending or signalled, so the
+    equity stays the cash; without it, ``on_bar_close`` is called for each of those bars.
+    """
+
+    def on_idle_bars(self, times_ms: Sequence[int], equity: float) -> list[Event]:
+        """Exactly what ``on_bar_close(t, equity)`` for each of ``times_ms`` would do and
+        return (the events that are not None, in order)."""
+        ...
 
 
 @runtime_checkable

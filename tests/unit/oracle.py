@@ -8,8 +8,9 @@ from pathlib import Path
 
 from tradekit_breakout.strategy import BreakoutConfig, BreakoutStrategy
 
-from tradekit.backtest import BacktestResult, merge_markets, run_bars
+from tradekit.backtest import BacktestResult, merge_markets, run_bars, run_candles
 from tradekit.builtin.risk import DailyLossLimit, PositionSize
+from tradekit.engine.candle_run import BarColumns
 from tradekit.engine.core import EngineParams
 from tradekit.models import Bar
 
@@ -31,16 +32,38 @@ def engine_run(
         trailing_stop=p.trailing_stop,
     )
     by_market = {m: [b for b in bars if b.market == m] for m in markets}
-    return run_bars(
+
+    def rules() -> list[DailyLossLimit | PositionSize]:
+        return [
+            DailyLossLimit(DailyLossLimit.Config(limit=p.daily_loss_limit)),
+            PositionSize(PositionSize.Config(fraction=p.position_size)),
+        ]
+
+    params = EngineParams(p.initial_cash, p.fee_rate, p.min_order_krw)
+    stepped = run_bars(
         merge_markets(by_market, markets),
         markets,
         lambda _m: BreakoutStrategy(config),
-        [
-            DailyLossLimit(DailyLossLimit.Config(limit=p.daily_loss_limit)),
-            PositionSize(PositionSize.Config(fraction=p.position_size)),
-        ],
-        EngineParams(p.initial_cash, p.fee_rate, p.min_order_krw),
+        rules(),
+        params,
     )
+    # What `tradekit backtest` runs: only the bars that can matter are stepped. It must be
+    # the same run in every detail, so every oracle test checks it too.
+    candles = [BarColumns(m, by_market[m]) for m in markets]
+    skipping = run_candles(candles, markets, lambda _m: BreakoutStrategy(config), rules(), params)
+    assert_same_run(skipping, stepped)
+    return stepped
+
+
+def assert_same_run(result: BacktestResult, expected: BacktestResult) -> None:
+    """Two backtests that agree in every fill, round trip, equity value and kept event."""
+    assert result.fills == expected.fills
+    assert result.trades == expected.trades
+    assert list(result.equity_times) == list(expected.equity_times)
+    assert list(result.equity_values) == list(expected.equity_values)
+    assert result.events == expected.events
+    assert result.exposed_bars == expected.exposed_bars
+    assert result.final_equity == expected.final_equity
 
 
 def oracle_run(

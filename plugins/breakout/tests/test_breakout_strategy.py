@@ -122,3 +122,85 @@ def test_signal_depends_only_on_bars_seen_so_far() -> None:
     assert any(signals)
     prefix = BreakoutStrategy(BreakoutConfig(lookback=5))
     assert [prefix.on_bar(b) is not None for b in bars[:250]] == signals[:250]
+
+
+# -- the whole history at once (ScansCandles) -----------------------------------------------
+
+
+def _bars_from(highs_closes_volumes: list[tuple[float, float, float]]) -> list[Bar]:
+    out = []
+    for i, (high, close, volume) in enumerate(highs_closes_volumes):
+        low = min(close, high) * 0.99
+        out.append(
+            Bar("KRW-BTC", 1_600_000_000_000 + i * H, close, max(high, close), low, close, volume)
+        )
+    return out
+
+
+def _scan_matches_on_bar(bars: list[Bar], config: BreakoutConfig) -> int:
+    """Assert signal_rows/signal_at give exactly what on_bar gives; return the signal count."""
+    from tradekit.testing import assert_scan_matches_on_bar
+
+    return len(assert_scan_matches_on_bar(lambda: BreakoutStrategy(config), bars))
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(0, 300),
+    lookback=st.integers(1, 30),
+    factor=st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 1.2345678, 3.0000001]),
+    flat=st.booleans(),
+)
+@example(seed=1, n=0, lookback=1, factor=1.5, flat=False)
+@example(seed=1, n=1, lookback=1, factor=0.0, flat=True)
+def test_scan_gives_exactly_the_signals_of_on_bar(
+    seed: int, n: int, lookback: int, factor: float, flat: bool
+) -> None:
+    rng = random.Random(seed)
+    rows = []
+    price = 1000.0
+    for _ in range(n):
+        price = max(1.0, price + rng.choice([-2.0, -1.0, 0.0, 0.0, 1.0, 2.0]))  # ties and plateaus
+        high = price + rng.choice([0.0, 0.0, 1.0])
+        # Zero volumes (exact zero means) and repeated volumes (exact equality at the factor).
+        volume = 0.0 if flat and rng.random() < 0.5 else rng.choice([0.0, 0.1, 0.15, 0.3, 1.0, 7.5])
+        rows.append((high, price, volume))
+    _scan_matches_on_bar(_bars_from(rows), BreakoutConfig(lookback=lookback, volume_factor=factor))
+
+
+def test_scan_matches_on_bar_on_the_real_candles() -> None:
+    from pathlib import Path
+
+    from tradekit.builtin.csv_source import CsvCandleSource
+    from tradekit.models import Timeframe
+
+    path = Path(__file__).resolve().parents[3] / "examples" / "data" / "bithumb_btc_krw_1h.csv"
+    bars = list(CsvCandleSource(path).bars("KRW-BTC", Timeframe("1h")))
+    total = 0
+    for lookback, factor in [(20, 1.5), (5, 1.0), (60, 2.0), (1, 0.0)]:
+        total += _scan_matches_on_bar(bars, BreakoutConfig(lookback=lookback, volume_factor=factor))
+    assert total > 1000
+
+
+def test_scan_falls_back_to_on_bar_where_64_bit_sums_could_overflow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 1e12 units a bar x 20 bars x a factor with a 10^7 denominator is past 2^62.
+    rng = random.Random(3)
+    rows = []
+    price = 100.0
+    for _ in range(400):
+        price += rng.choice([-1.0, 1.0, 2.0])
+        rows.append((price, price, rng.choice([1e4, 2e4, 9e4])))
+    calls = []
+    by_bar = BreakoutStrategy._rows_bar_by_bar
+
+    def counted(self: BreakoutStrategy, candles: object) -> list[int]:
+        calls.append(1)
+        return by_bar(self, candles)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BreakoutStrategy, "_rows_bar_by_bar", counted)
+    assert _scan_matches_on_bar(_bars_from(rows), BreakoutConfig(volume_factor=1.2345678)) > 0
+    assert calls == [1]
+    assert _scan_matches_on_bar(_bars_from(rows), BreakoutConfig(volume_factor=1.5)) > 0
+    assert calls == [1]  # within 64 bits: the columns are used

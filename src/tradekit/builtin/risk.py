@@ -5,6 +5,8 @@ Their rules are in ``docs/backtests.md#fills-within-a-bar`` (step 3) and ``#sign
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Sequence
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
@@ -150,6 +152,28 @@ class DailyLossLimit:
                 limit=self.limit,
             )
         return event
+
+    def on_idle_bars(self, times_ms: Sequence[int], equity: float) -> list[Event]:
+        """:meth:`on_bar_close` for each time, in at most three calls.
+
+        With the equity unchanged, the first bar of a day does all there is to do that day:
+        it rolls the day and halts if need be; the rest of the day passes the per-bar test.
+        Once a day has rolled over within the run, its reference is this same equity, and so
+        is every later day's: nothing changes after that but the day itself.
+        """
+        events: list[Event] = []
+        last = len(times_ms) - 1
+        i = 0
+        while i <= last:
+            event = self.on_bar_close(times_ms[i], equity)
+            if event is not None:
+                events.append(event)
+            if i > 0:
+                if times_ms[last] >= self._day_end:
+                    self.on_bar_close(times_ms[last], equity)
+                break
+            i = bisect_left(times_ms, self._day_end, 1)
+        return events
 
     def check(self, intent: OrderIntent, account: AccountView) -> OrderIntent | Rejection:
         """Reject entries while halted."""

@@ -42,7 +42,7 @@ from tradekit.events import (
     PositionOpened,
     SignalEvent,
 )
-from tradekit.interfaces import RiskRule, SkipsBars, Strategy
+from tradekit.interfaces import RiskRule, SkipsBars, SkipsIdleBars, Strategy
 from tradekit.models import (
     Bar,
     ExitPlan,
@@ -133,6 +133,10 @@ def _fill_time(fill: Fill) -> int:
     return fill.time_ms
 
 
+def _event_time(event: Event) -> int:
+    return event.time_ms
+
+
 class TradingCore(Account):
     """One account trading one or several markets; the only writer of trading state.
 
@@ -208,11 +212,12 @@ class TradingCore(Account):
         self._record_time = self.equity_times.append
         self._record_equity = self.equity_values.append
         # A rule that tracks nothing per bar (``watches_bars = False``) is not called per bar.
-        self._on_bar_close = [
-            rule.on_bar_close
-            for rule in self.risk_rules
-            if not isinstance(rule, SkipsBars) or rule.watches_bars
+        watching = [
+            rule for rule in self.risk_rules if not isinstance(rule, SkipsBars) or rule.watches_bars
         ]
+        self._on_bar_close = [rule.on_bar_close for rule in watching]
+        self._watching = watching
+        self._idle_in_bulk = all(isinstance(rule, SkipsIdleBars) for rule in watching)
         self.exposed_bars = 0
         self.paused = False
         #: Why new entries are refused in every market (e.g. the store is failing), or None.
@@ -341,6 +346,68 @@ class TradingCore(Account):
             ) from exc
         if signal is not None:
             self._on_signal(state, signal, bar)
+
+    def decide_with(self, market: str, decide: Callable[[Bar], Signal | None]) -> None:
+        """Take ``market``'s signals from ``decide`` instead of its strategy's ``on_bar``.
+
+        For a strategy that found its answers ahead (:class:`~tradekit.interfaces.ScansCandles`):
+        ``decide`` must give, bar by bar, exactly what ``on_bar`` would.
+        """
+        self.states[market].decide = decide
+
+    @property
+    def idle(self) -> bool:
+        """True when a bar without a signal can change nothing but the equity curve.
+
+        Nothing is held (not even a remainder below the step), pending or being sold in any
+        market, and no exit waits for another try: such a bar's :meth:`step` would record the
+        cash as equity and tell the risk rules, nothing else.
+        """
+        for state in self._state_list:
+            if (
+                state.position is not None
+                or state.pending is not None
+                or state.selling is not None
+                or state.remainder
+                or state.exit_failed
+            ):
+                return False
+        return True
+
+    def step_idle(self, times_ms: array[int], last_closes: Mapping[str, tuple[int, float]]) -> None:
+        """:meth:`step` for a run of bars without a signal while :attr:`idle`, in bulk.
+
+        Args:
+            times_ms: the bars' open times, in processing order.
+            last_closes: for each market with a bar in the run, its last bar's time and close.
+        """
+        if not self._started:
+            self.start()
+        equity = self.cash
+        self.equity = equity
+        self.equity_times.extend(times_ms)
+        self.equity_values.extend(array("d", (equity,)) * len(times_ms))
+        for market, (time_ms, close) in last_closes.items():
+            state = self.states[market]
+            state.last_time_ms = time_ms
+            state.last_close = close
+        watching = self._watching
+        if self._idle_in_bulk:
+            events: list[Event] = []
+            for rule in watching:
+                events += rule.on_idle_bars(times_ms, equity)  # type: ignore[attr-defined]
+            if len(watching) > 1:
+                events.sort(key=_event_time)  # bar by bar, in rule order within a bar
+        else:
+            on_bar_close = self._on_bar_close
+            events = [
+                event
+                for time_ms in times_ms
+                for on_close in on_bar_close
+                if (event := on_close(time_ms, equity)) is not None
+            ]
+        for event in events:
+            self.emit(event)
 
     def on_trade(self, trade: Trade) -> None:
         """A live trade between bars: sell at once if it crosses the stop or take-profit.

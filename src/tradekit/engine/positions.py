@@ -6,10 +6,11 @@ snapshots.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tradekit.interfaces import Strategy
-from tradekit.models import ExitPlan, Position, PositionState
+from tradekit.models import Bar, ExitPlan, Position, PositionState, Signal
 
 if TYPE_CHECKING:
     from tradekit.engine.ports import OrderRequest
@@ -157,7 +158,9 @@ class MarketState:
     def __init__(self, market: str, strategy: Strategy) -> None:
         self.market = market
         self.strategy = strategy
-        self.decide = strategy.on_bar  # bound once: called on every bar
+        #: The strategy's ``on_bar``, bound once (called on every bar), or its answers found
+        #: ahead (:meth:`TradingCore.decide_with`).
+        self.decide: Callable[[Bar], Signal | None] = strategy.on_bar
         self.pending: OrderRequest | None = None  # an entry sent, not filled yet
         self.reserved = 0.0  # cash the pending entry may need, fee included
         self.selling: str | None = None  # reason of a sale sent, not finished yet

@@ -19,8 +19,9 @@ import attrs
 import yaml
 
 from tradekit.analytics import PriceSeries
-from tradekit.backtest import merge_markets, run_bars
+from tradekit.backtest import merge_markets, run_candles
 from tradekit.config import Settings, load_settings, masked, parse_settings
+from tradekit.engine.candle_run import BarColumns
 from tradekit.errors import ConfigError
 from tradekit.models import Bar
 from tradekit.optimize.spec import OptimizeSpec, Param, parse_optimize, parse_path, set_path
@@ -87,6 +88,8 @@ class Search:
         self.env = env
         self.resolved = masked(settings)
         self.splits = self._splits()
+        # Each slice of bars a trial runs on, as columns per market, made once per process.
+        self._columns: dict[int, tuple[Sequence[Bar], list[BarColumns]]] = {}
 
     @classmethod
     def check(
@@ -195,8 +198,8 @@ class Search:
 
         With ``benchmark``, buy-and-hold over the same bars too (``benchmark_return``).
         """
-        result = run_bars(
-            bars,
+        result = run_candles(
+            self._columns_of(bars),
             settings.markets,
             lambda _market: settings.strategy.build(),
             [rule.build() for rule in settings.risk],
@@ -212,6 +215,17 @@ class Search:
         summary = result.summary
         summary.pop("parameters", None)  # the settings, not a figure; best.yaml has them
         return metrics_of(summary, settings.timeframe.milliseconds)
+
+    def _columns_of(self, bars: Sequence[Bar]) -> list[BarColumns]:
+        """``bars`` split by market into columns, kept for the next trial on the same slice."""
+        kept = self._columns.get(id(bars))
+        if kept is None or kept[0] is not bars:
+            by_market: dict[str, list[Bar]] = {m: [] for m in self.settings.markets}
+            for bar in bars:
+                by_market[bar.market].append(bar)
+            kept = (bars, [BarColumns(m, rows) for m, rows in by_market.items()])
+            self._columns[id(bars)] = kept
+        return kept[1]
 
 
 def load_bars(settings: Settings, host: Any) -> list[Bar]:

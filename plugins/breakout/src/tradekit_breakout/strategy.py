@@ -13,12 +13,17 @@ from __future__ import annotations
 
 from collections import deque
 from fractions import Fraction
-from typing import ClassVar
+from itertools import repeat
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
+from tradekit.interfaces import CandleArrays
 from tradekit.models import Bar, ExitPlan, Signal
 from tradekit.params import check_range
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["BreakoutStrategy"]
 
@@ -86,16 +91,7 @@ class BreakoutStrategy:
             and bar.close > highs[0][1]
             and volume * self._lhs_scale > self._rhs_scale * self._volume_total
         ):
-            signal = Signal(
-                market=bar.market,
-                time_ms=bar.time_ms,
-                action="buy",
-                price=bar.close,
-                exit_plan=self.exit_plan,
-                confidence=1.0,
-                reason=f"close {bar.close:,.10g} above {lookback}-bar high {highs[0][1]:,.10g}",
-                strategy=self.name,
-            )
+            signal = self._signal(bar.market, bar.time_ms, bar.close, highs[0][1])
         while highs and highs[-1][1] <= high:
             highs.pop()
         highs.append((count, high))
@@ -107,3 +103,73 @@ class BreakoutStrategy:
         volumes[slot] = volume
         self._count = count + 1
         return signal
+
+    def _signal(self, market: str, time_ms: int, close: float, window_high: float) -> Signal:
+        return Signal(
+            market=market,
+            time_ms=time_ms,
+            action="buy",
+            price=close,
+            exit_plan=self.exit_plan,
+            confidence=1.0,
+            reason=f"close {close:,.10g} above {self.lookback}-bar high {window_high:,.10g}",
+            strategy=self.name,
+        )
+
+    # -- the whole history at once (backtests; tradekit.interfaces.ScansCandles) -----------
+
+    def signal_rows(self, candles: CandleArrays) -> list[int]:
+        """The rows on which :meth:`on_bar`, fed every row from the first, would signal.
+
+        The same two tests on whole columns: the window's highest high by blocks (van Herk /
+        Gil-Werman, linear in the rows whatever the lookback) and the volume sums as exact
+        integers. Where those integers could overflow 64 bits, the rows are found by
+        :meth:`on_bar` itself, on a fresh copy of this strategy.
+        """
+        import numpy as np
+
+        n, lookback = len(candles), self.lookback
+        if n <= lookback:
+            return []
+        high = np.asarray(candles.high, dtype=np.float64)
+        close = np.asarray(candles.close, dtype=np.float64)
+        # on_bar's round(volume * 1e8): the same product, rounded half to even.
+        units = np.rint(np.asarray(candles.volume, dtype=np.float64) * _VOLUME_UNITS)
+        biggest = float(units.max()) if n else 0.0
+        if biggest * lookback * max(self._lhs_scale, self._rhs_scale) >= 2.0**62:
+            return self._rows_bar_by_bar(candles)
+        window_high = _window_max(high, lookback)  # [j]: max of high[j : j + lookback]
+        breakout = close[lookback:] > window_high[:-1]
+        volumes = units.astype(np.int64)
+        sums = np.cumsum(volumes)
+        # Sum of the ``lookback`` volumes before row i, for i >= lookback.
+        totals = sums[lookback - 1 : n - 1] - np.concatenate(([0], sums[: n - lookback - 1]))
+        surge = volumes[lookback:] * self._lhs_scale > totals * self._rhs_scale
+        rows: list[int] = (np.flatnonzero(breakout & surge) + lookback).tolist()
+        return rows
+
+    def signal_at(self, candles: CandleArrays, row: int) -> Signal:
+        """The signal :meth:`on_bar` returns on ``row`` (one of :meth:`signal_rows`)."""
+        window_high = max(candles.high[row - self.lookback : row])
+        return self._signal(candles.market, candles.times[row], candles.close[row], window_high)
+
+    def _rows_bar_by_bar(self, candles: CandleArrays) -> list[int]:
+        fresh = type(self)(self.config)
+        c = candles
+        bars = map(Bar, repeat(c.market), c.times, c.open, c.high, c.low, c.close, c.volume)
+        return [row for row, bar in enumerate(bars) if fresh.on_bar(bar) is not None]
+
+
+def _window_max(values: np.ndarray, width: int) -> np.ndarray:
+    """``out[j] = max(values[j : j + width])`` for every full window (van Herk / Gil-Werman)."""
+    import numpy as np
+
+    n = len(values)
+    blocks = -(-n // width)
+    padded = np.full(blocks * width, -np.inf)
+    padded[:n] = values
+    shaped = padded.reshape(blocks, width)
+    prefix = np.maximum.accumulate(shaped, axis=1).ravel()  # max from each block's start
+    suffix = np.maximum.accumulate(shaped[:, ::-1], axis=1)[:, ::-1].ravel()  # to its end
+    starts = np.arange(n - width + 1)
+    return np.maximum(suffix[starts], prefix[starts + width - 1])

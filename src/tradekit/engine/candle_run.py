@@ -1,0 +1,211 @@
+"""Backtests over recorded candle columns: the core steps only the bars that can matter.
+
+A bar changes nothing but the equity curve when nothing is held, pending or being sold and
+the strategy has no signal on it (:attr:`TradingCore.idle`). A strategy that scans its whole
+history ahead (:class:`~tradekit.interfaces.ScansCandles`) says which bars have a signal, so
+the runs of bars between them, while the core is idle, go to :meth:`TradingCore.step_idle` in
+one call; every other bar goes to :meth:`TradingCore.step` as in any other mode. The core
+still makes every decision; what is skipped is provably nothing.
+
+Bars of several markets are processed in open-time order, ties in config order, exactly as
+:func:`tradekit.backtest.merge_markets` orders them.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
+from typing import TYPE_CHECKING
+
+from tradekit.engine.core import TradingCore
+from tradekit.errors import StrategyError
+from tradekit.interfaces import CandleArrays, ScansCandles
+from tradekit.models import Bar, Signal
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["BarColumns", "run_candles", "scans_all"]
+
+
+class BarColumns:
+    """:class:`~tradekit.interfaces.CandleArrays` of a list of one market's bars."""
+
+    __slots__ = ("close", "high", "low", "market", "open", "times", "volume")
+
+    def __init__(self, market: str, bars: Sequence[Bar]) -> None:
+        self.market = market
+        self.times = array("q", [b.time_ms for b in bars])
+        self.open = array("d", [b.open for b in bars])
+        self.high = array("d", [b.high for b in bars])
+        self.low = array("d", [b.low for b in bars])
+        self.close = array("d", [b.close for b in bars])
+        self.volume = array("d", [b.volume for b in bars])
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def bars_of(candles: CandleArrays) -> Iterator[Bar]:
+    """The candles as bars, oldest first."""
+    c = candles
+    return map(Bar, repeat(c.market), c.times, c.open, c.high, c.low, c.close, c.volume)
+
+
+def scans_all(core: TradingCore) -> bool:
+    """True when every market's strategy can scan its candles ahead."""
+    return all(isinstance(state.strategy, ScansCandles) for state in core.states.values())
+
+
+def run_candles(
+    core: TradingCore,
+    candles: Sequence[CandleArrays],
+    *,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 50_000,
+) -> None:
+    """Process every market's candles (one per market, in config order), then close out.
+
+    Args:
+        core: the decision core; every market's strategy must scan (:func:`scans_all`).
+        candles: each market's candles, in the core's market order.
+        progress: told the number of bars done, about every ``chunk`` bars.
+        chunk: bars between progress reports.
+    """
+    candles = list(candles)
+    order = _Order(candles)
+    n = order.size
+    signal_positions = []
+    for rank, c in enumerate(candles):
+        state = core.states[c.market]
+        strategy = state.strategy
+        assert isinstance(strategy, ScansCandles)
+        try:
+            rows = list(strategy.signal_rows(c))
+        except Exception as exc:
+            raise StrategyError(
+                f"strategy {type(strategy).__name__} failed scanning {c.market}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        core.decide_with(c.market, _Decisions(strategy, c, rows))
+        signal_positions += order.positions(rank, rows)
+    signal_positions.sort()
+    signal_positions.append(n)  # a sentinel: the end
+
+    times = order.times
+    step = core.step
+    next_signal = 0
+    next_report = chunk
+    k = 0
+    while k < n:
+        if core.idle:
+            while signal_positions[next_signal] < k:
+                next_signal += 1
+            upto = signal_positions[next_signal]
+            if upto > k:
+                core.step_idle(times[k:upto], order.last_closes(k, upto))
+                k = upto
+                if progress is not None and k >= next_report:
+                    progress(k)
+                    next_report = (k // chunk + 1) * chunk
+                if k == n:
+                    break
+        c, row = order.at(k)
+        step(
+            Bar(
+                c.market,
+                c.times[row],
+                c.open[row],
+                c.high[row],
+                c.low[row],
+                c.close[row],
+                c.volume[row],
+            )
+        )
+        k += 1
+        if progress is not None and k >= next_report:
+            progress(k)
+            next_report = (k // chunk + 1) * chunk
+    if progress is not None and n % chunk:
+        progress(n)
+    core.finish()
+
+
+class _Decisions:
+    """A market's signals as its strategy's scan found them, asked for bar by bar."""
+
+    __slots__ = ("_candles", "_rows", "_strategy")
+
+    def __init__(self, strategy: ScansCandles, candles: CandleArrays, rows: list[int]) -> None:
+        self._strategy = strategy
+        self._candles = candles
+        times = candles.times
+        self._rows = {times[row]: row for row in rows}
+
+    def __call__(self, bar: Bar) -> Signal | None:
+        row = self._rows.get(bar.time_ms)
+        if row is None:
+            return None
+        return self._strategy.signal_at(self._candles, row)
+
+
+class _Order:
+    """The processing order of several markets' bars: position ``k`` is (market, row)."""
+
+    def __init__(self, candles: list[CandleArrays]) -> None:
+        self.candles = candles
+        self.size = sum(len(c) for c in candles)
+        if len(candles) == 1:
+            times = candles[0].times
+            self.times: array[int] = times if isinstance(times, array) else array("q", times)
+            self._ranks: list[int] | None = None
+            self._rows: list[int] | None = None
+            return
+        import numpy as np
+
+        lengths = [len(c) for c in candles]
+        all_times = np.concatenate([np.asarray(c.times, dtype=np.int64) for c in candles])
+        ranks = np.repeat(np.arange(len(candles)), lengths)
+        merged = np.lexsort((ranks, all_times))  # by time, then config order
+        self._offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        self._position_of = np.empty(self.size, dtype=np.int64)
+        self._position_of[merged] = np.arange(self.size)
+        merged_ranks = ranks[merged]
+        self.times = array("q", all_times[merged].tobytes())
+        self._ranks = merged_ranks.tolist()
+        self._rows = (merged - self._offsets[merged_ranks]).tolist()
+        self._market_positions: list[np.ndarray] = [
+            np.flatnonzero(merged_ranks == rank) for rank in range(len(candles))
+        ]
+
+    def positions(self, rank: int, rows: list[int]) -> list[int]:
+        """The processing positions of market ``rank``'s ``rows``."""
+        if self._ranks is None:
+            return rows
+        import numpy as np
+
+        found = self._position_of[self._offsets[rank] + np.asarray(rows, dtype=np.int64)]
+        return found.tolist()  # type: ignore[no-any-return]
+
+    def at(self, k: int) -> tuple[CandleArrays, int]:
+        """The market's candles and the row at position ``k``."""
+        if self._ranks is None:
+            return self.candles[0], k
+        assert self._rows is not None
+        return self.candles[self._ranks[k]], self._rows[k]
+
+    def last_closes(self, start: int, stop: int) -> dict[str, tuple[int, float]]:
+        """Each market's last bar among positions ``start`` to ``stop - 1``: (time, close)."""
+        out: dict[str, tuple[int, float]] = {}
+        if self._ranks is None:
+            c = self.candles[0]
+            out[c.market] = (c.times[stop - 1], c.close[stop - 1])
+            return out
+        assert self._rows is not None
+        for rank, positions in enumerate(self._market_positions):
+            i = int(positions.searchsorted(stop)) - 1
+            if i >= 0 and positions[i] >= start:
+                c, row = self.candles[rank], self._rows[int(positions[i])]
+                out[c.market] = (c.times[row], c.close[row])
+        return out
