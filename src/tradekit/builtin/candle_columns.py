@@ -123,7 +123,8 @@ def checked_columns(
 
 
 def _all_milliseconds(stamp: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether no time is below :data:`SECONDS_LIMIT` (NaN and nulls are not: they fail)."""
+    """Whether no time is below :data:`SECONDS_LIMIT` (NaN and null times, which fail their
+    rows anyway, do not count; all null: False)."""
     import pyarrow.compute as pc
 
     # One comparison and one any(): a quarter of the time min() takes on floats.
