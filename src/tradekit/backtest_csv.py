@@ -54,10 +54,36 @@ def write_equity_csv(times: Sequence[int], values: Sequence[float], path: Path) 
         raise ValueError(f"{len(times)} times but {len(values)} equity values")
     time_column = _column(times, "q", pa.int64())
     table = pa.table(
-        [time_column, _iso(time_column), _column(values, "d", pa.float64())],
+        [time_column, _iso(time_column), _float_text(values)],
         names=list(EQUITY_HEADER),
     )
     _write(table, path)
+
+
+def _float_text(values: Sequence[float]) -> pa.Array:
+    """``values`` as the CSV writer writes floats (pyarrow's cast to text: the shortest
+    digits that read back the same), each run of one value written once and repeated.
+
+    Equity stays flat while no position is open, most of a backtest: this turns a million
+    float-to-text conversions into some tens of thousands.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from tradekit.numpy_columns import float_column
+
+    column = float_column(values)
+    if not len(column) or len(column) * 25 >= 2**31:  # 32-bit string offsets
+        return pa.array(column, pa.float64())  # the CSV writer converts it, batch by batch
+    # Runs of the same bits: 0.0 and -0.0, which compare equal, are written differently.
+    bits = column.view(np.int64)
+    starts = np.flatnonzero(np.diff(bits, prepend=bits[0] ^ 1))
+    text = pc.cast(pa.array(column[starts]), pa.string())
+    if len(starts) == len(column):
+        return text
+    run = np.repeat(np.arange(len(starts)), np.diff(starts, append=len(column)))
+    return text.take(pa.array(run))
 
 
 def _column(values: Sequence[Any], typecode: str, kind: pa.DataType) -> pa.Array:
@@ -76,8 +102,38 @@ def _iso(times_ms: pa.Array) -> pa.Array:
     # A zone-less timestamp turns into text some thirty times faster than a UTC one (no time
     # zone database): "2020-09-13 12:00:00.000", then the "T" and the "Z" of ISO 8601.
     text = pc.cast(pc.cast(times_ms, pa.timestamp("ms")), pa.string())
+    fixed = _iso_fixed_width(text)
+    if fixed is not None:
+        return fixed
     text = pc.utf8_replace_slice(text, start=10, stop=11, replacement="T")
     return pc.binary_join_element_wise(text, "Z", "")
+
+
+_TIMESTAMP_WIDTH = len("2020-09-13 12:00:00.000")
+
+
+def _iso_fixed_width(text: pa.Array) -> pa.Array | None:
+    """The "T" and "Z" put in by copying bytes, when every time has four-digit years and no
+    missing value (always, for real data), else None; twice as fast as two string kernels."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(text)
+    width = _TIMESTAMP_WIDTH
+    if not n or text.null_count or (width + 1) * n >= 2**31:  # 32-bit string offsets
+        return None
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * text.offset)
+    if offsets[-1] - offsets[0] != width * n or not (np.diff(offsets) == width).all():
+        return None
+    rows = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    out = np.empty((n, width + 1), dtype=np.uint8)
+    out[:, :width] = rows.reshape(n, width)
+    out[:, 10] = ord("T")
+    out[:, width] = ord("Z")
+    new_offsets = np.arange(0, (width + 1) * n + 1, width + 1, dtype=np.int32)
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(new_offsets), pa.py_buffer(out)]
+    )
 
 
 def _write(table: pa.Table, path: Path) -> None:

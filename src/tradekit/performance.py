@@ -17,16 +17,21 @@ YEAR_MS = 365 * 24 * 3_600_000
 
 def max_drawdown(equity: Sequence[float], start: float | None = None) -> float:
     """Largest fall from a running peak, as a positive fraction of that peak."""
-    peak = start if start is not None else (equity[0] if equity else 0.0)
-    worst = 0.0
-    for value in equity:
-        if value > peak:
-            peak = value
-        elif peak > 0:
-            drawdown = (peak - value) / peak
-            if drawdown > worst:
-                worst = drawdown
-    return worst
+    import numpy as np
+
+    from tradekit.numpy_columns import float_column
+
+    values = float_column(equity)
+    if not len(values):
+        return 0.0
+    peak = np.maximum.accumulate(values)
+    np.maximum(peak, values[0] if start is None else start, out=peak)
+    falls = peak - values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        falls /= peak  # the same operations, value by value, as a loop would do
+    if peak[0] <= 0:  # a peak of zero or less is no base for a fraction
+        falls = falls[peak > 0]
+    return max(float(falls.max()), 0.0) if len(falls) else 0.0
 
 
 def sharpe(equity: Sequence[float], start: float, period_ms: int) -> float | None:
@@ -34,16 +39,26 @@ def sharpe(equity: Sequence[float], start: float, period_ms: int) -> float | Non
 
     None when there are fewer than two returns or they do not vary.
     """
-    n = len(equity)
+    import numpy as np
+
+    from tradekit.numpy_columns import float_column
+
+    values = float_column(equity)
+    n = len(values)
     if n < 2:
         return None
-    prev = start
-    total = total_sq = 0.0
-    for value in equity:
-        r = value / prev - 1 if prev else 0.0
-        total += r
-        total_sq += r * r
-        prev = value
+    previous = np.empty(n)
+    previous[0] = start
+    previous[1:] = values[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = values / previous
+    returns -= 1.0
+    returns[previous == 0] = 0.0  # no return on nothing
+    # Cumulative sums add in order, one value after another: the same total, to the last
+    # bit, as a plain loop (np.sum adds pairwise, which differs in the last bits).
+    total = float(np.cumsum(returns)[-1])
+    returns *= returns
+    total_sq = float(np.cumsum(returns)[-1])
     mean = total / n
     variance = (total_sq - n * mean * mean) / (n - 1)
     if variance <= 0:

@@ -13,12 +13,16 @@ import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tradekit.analytics import KST, Analysis, PriceSeries, RoundTrip, analyze, yearly_returns
 from tradekit.engine.core import TradeRecord
 from tradekit.models import Fill
 from tradekit.summary_text import summary_rows
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["ReportData", "render_html"]
 
@@ -134,19 +138,41 @@ def _envelope(
     last point, so peaks and drawdowns stay visible; ``highs=False`` keeps only the lows."""
     if n <= 2 * buckets:
         return list(range(n))
-    picked: list[int] = []
-    for k in range(buckets):
-        start, end = k * n // buckets, (k + 1) * n // buckets
-        part = values[start:end]
-        lo = start + part.index(min(part))
-        if not highs:
-            picked.append(lo)
-            continue
-        hi = start + part.index(max(part))
-        picked.extend((lo, hi) if lo < hi else (hi, lo) if hi < lo else (lo,))
-    if picked[-1] != n - 1:
-        picked.append(n - 1)
-    return picked
+    import numpy as np
+
+    from tradekit.numpy_columns import float_column
+
+    column = float_column(values)[:n]
+    bounds = np.arange(buckets + 1, dtype=np.int64) * n // buckets
+    lows = _first_extremes(np.minimum, column, bounds)
+    if not highs:
+        picked = lows
+    else:
+        his = _first_extremes(np.maximum, column, bounds)
+        # Each slice's low and high in time order; one point when they are the same.
+        pairs = np.stack([np.minimum(lows, his), np.maximum(lows, his)], axis=1).ravel()
+        keep = np.ones(len(pairs), dtype=bool)
+        keep[1::2] = lows != his
+        picked = pairs[keep]
+    out: list[int] = picked.tolist()
+    if out[-1] != n - 1:
+        out.append(n - 1)
+    return out
+
+
+def _first_extremes(
+    extreme: np.ufunc, column: NDArray[np.float64], bounds: NDArray[np.int64]
+) -> NDArray[np.intp]:
+    """The index of the first lowest (``np.minimum``) or highest (``np.maximum``) value of
+    each slice ``bounds[k]:bounds[k + 1]`` (none of them empty)."""
+    import numpy as np
+
+    starts = bounds[:-1]
+    best = extreme.reduceat(column, starts)
+    hits = np.flatnonzero(column == np.repeat(best, np.diff(bounds)))
+    slice_of = np.searchsorted(bounds, hits, side="right") - 1
+    _, first = np.unique(slice_of, return_index=True)  # hits are in order: the first of each
+    return hits[first]
 
 
 def _candles(series: PriceSeries, timeframe_ms: int) -> tuple[list[_Candle], int]:
@@ -163,30 +189,26 @@ def _candles(series: PriceSeries, timeframe_ms: int) -> tuple[list[_Candle], int
             (times[i], series.open[i], series.high[i], series.low[i], series.close[i])
             for i in range(n)
         ], width
-    from bisect import bisect_left
+    import numpy as np
+
+    from tradekit.numpy_columns import float_column, int_column
 
     offset = 9 * _HOUR  # buckets of a day or more start at midnight KST
-    first = (times[0] + offset) // width * width - offset
-    out: list[_Candle] = []
-    start_i = 0
-    edge = first
-    while start_i < n:
-        edge += width
-        end_i = bisect_left(times, edge, start_i)
-        if end_i > start_i:
-            out.append(
-                (
-                    times[start_i],
-                    series.open[start_i],
-                    max(series.high[start_i:end_i]),
-                    min(series.low[start_i:end_i]),
-                    series.close[end_i - 1],
-                )
-            )
-            start_i = end_i
-        else:
-            edge = (times[start_i] + offset) // width * width - offset
-    return out, width
+    # A candle holds the bars of one slot of ``width`` on that grid; slots without bars
+    # are skipped (the times are sorted, so each slot's bars are consecutive).
+    slot = (int_column(times) + offset) // width
+    starts = np.flatnonzero(np.diff(slot, prepend=slot[0] - 1))
+    ends = np.append(starts[1:], n)
+    return list(
+        zip(
+            int_column(times)[starts].tolist(),
+            float_column(series.open)[starts].tolist(),
+            np.maximum.reduceat(float_column(series.high), starts).tolist(),
+            np.minimum.reduceat(float_column(series.low), starts).tolist(),
+            float_column(series.close)[ends - 1].tolist(),
+            strict=True,
+        )
+    ), width
 
 
 # -- axes -----------------------------------------------------------------------------------
@@ -683,11 +705,23 @@ def _data_range(result: ReportData, summary: Mapping[str, Any], timeframe: str) 
                 (
                     f"{_esc(market)} price",
                     f"first open {_price(series.open[0])}, last close "
-                    f"{_price(series.close[-1])}, low {_price(min(series.low))}, "
-                    f"high {_price(max(series.high))} KRW",
+                    f"{_price(series.close[-1])}, low {_price(_lowest(series.low))}, "
+                    f"high {_price(_highest(series.high))} KRW",
                 )
             )
     return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _lowest(values: Sequence[float]) -> float:
+    from tradekit.numpy_columns import float_column
+
+    return float(float_column(values).min())
+
+
+def _highest(values: Sequence[float]) -> float:
+    from tradekit.numpy_columns import float_column
+
+    return float(float_column(values).max())
 
 
 _CSS = """

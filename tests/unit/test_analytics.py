@@ -154,3 +154,64 @@ def test_a_real_run_books_every_fee_to_a_round_trip_and_every_bar_to_the_figures
         [p.depth for p in full.periods]
     )
     assert a.benchmark_monthly == pytest.approx(monthly_returns(times, values, a.initial))
+
+
+def _loop_underwater(
+    times: list[int], values: list[float], start: float, top: int
+) -> tuple[list[float], list[tuple[int, int, int | None, float]]]:
+    """Drawdowns and the deepest periods, point by point (what underwater must equal)."""
+    drawdowns, peak = [], start
+    for v in values:
+        peak = max(peak, v)
+        drawdowns.append(v / peak - 1.0)
+    periods, previous = [], -1
+    for b in [*(i for i, d in enumerate(drawdowns) if d >= 0), len(values)]:
+        if b > previous + 1:
+            segment = drawdowns[previous + 1 : b]
+            trough = previous + 1 + segment.index(min(segment))
+            recovered = times[b] if b < len(values) else None
+            periods.append((times[max(previous, 0)], times[trough], recovered, -min(segment)))
+        previous = b
+    return drawdowns, sorted(periods, key=lambda p: p[3], reverse=True)[:top]
+
+
+@pytest.mark.parametrize("top", [1, 3, 5, 50])
+def test_underwater_equals_a_point_by_point_walk_with_flat_stretches_and_ties(top: int) -> None:
+    # Flat stretches (no position), equal lows (ties keep time order) and a start above all.
+    pattern = [100.0, 100.0, 90.0, 90.0, 95.0, 100.0, 100.0, 90.0, 100.0, 80.0, 80.0]
+    values = pattern * 40 + [110.0, 70.0, 70.0]
+    times = [1_000 + 7 * i for i in range(len(values))]
+    for start in (100.0, 120.0):
+        result = underwater(times, values, start, top)
+        drawdowns, periods = _loop_underwater(times, values, start, top)
+        assert list(result.drawdown) == drawdowns
+        got = [(p.peak_ms, p.trough_ms, p.recovered_ms, p.depth) for p in result.periods]
+        assert got == periods
+
+
+def test_buy_and_hold_of_markets_with_gaps_adds_each_change_in_time_order() -> None:
+    a = PriceSeries.of("KRW-BTC", [_bar("KRW-BTC", t * H, 100.0, 100.0 + t) for t in range(9)])
+    b = PriceSeries.of("KRW-ETH", [_bar("KRW-ETH", t * H, 10.0, 9.0 + t) for t in (2, 3, 7, 8)])
+    bench = benchmark({"KRW-BTC": a, "KRW-ETH": b}, 1_000.0)
+    assert bench is not None
+    times, values = benchmark_curve({"KRW-BTC": a, "KRW-ETH": b}, bench)
+    # The running total, change by change: BTC before ETH at equal times (config order).
+    held = {"KRW-BTC": 500.0, "KRW-ETH": 500.0}
+    total, expected = 1_000.0, []
+    events = sorted(
+        [
+            (t, 0, "KRW-BTC", bench.units["KRW-BTC"] * c)
+            for t, c in zip(a.times, a.close, strict=True)
+        ]
+        + [
+            (t, 1, "KRW-ETH", bench.units["KRW-ETH"] * c)
+            for t, c in zip(b.times, b.close, strict=True)
+        ]
+    )
+    for _t, _rank, market, value in events:
+        total += value - held[market]
+        held[market] = value
+        expected.append(total)
+    assert list(times) == [e[0] for e in events]
+    assert list(values) == expected
+    assert values[-1] == pytest.approx(bench.final)

@@ -67,3 +67,31 @@ def test_equity_reads_back_exactly_from_arrays_and_lists(tmp_path: Path) -> None
         assert [(int(r["time_ms"]), r["time"], float(r["equity"])) for r in rows] == [
             (ms, iso(ms), value) for ms, value in zip(times, values, strict=True)
         ]
+
+
+def test_flat_equity_is_written_value_by_value_and_signed_zeros_apart(tmp_path: Path) -> None:
+    # Long flat runs (no position) are converted once per run: each row must still be its own.
+    values = [10_000_000.0] * 1_000 + [0.0, -0.0, -0.0, 0.0] + [9_999_999.999999998] * 500
+    values += [0.1 + 0.2] + [10_000_000.0] * 3
+    times = [T + i * 3_600_000 for i in range(len(values))]
+    path = tmp_path / "equity.csv"
+    write_equity_csv(array("q", times), array("d", values), path)
+    lines = path.read_text().splitlines()[1:]
+    assert [line.rsplit(",", 1)[1] for line in lines] == [
+        repr(v).removesuffix(".0") for v in values
+    ]
+    assert [line.split(",")[1] for line in lines] == [iso(ms) for ms in times]
+
+
+def test_times_outside_four_digit_years_take_the_slow_path_alike() -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from tradekit.backtest_csv import _iso, _iso_fixed_width
+
+    ordinary = pa.array([T, T + 1, T + 3_600_123, 0, -1], pa.int64())
+    assert _iso(ordinary).to_pylist() == [iso(ms) for ms in ordinary.to_pylist()]
+    year_10000 = pa.array([T, 253_402_300_800_000], pa.int64())
+    text = pc.cast(pc.cast(year_10000, pa.timestamp("ms")), pa.string())
+    assert _iso_fixed_width(text) is None
+    assert _iso(year_10000)[0].as_py() == iso(T)

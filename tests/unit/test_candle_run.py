@@ -230,3 +230,26 @@ def test_on_idle_bars_is_on_bar_close_for_each_bar(
     in_bulk = pair[1].on_idle_bars(times, idle_equity)
     assert in_bulk == per_bar
     assert _state(pair[1]) == _state(pair[0])
+
+
+class ScansOneRowLate(BreakoutStrategy):
+    """A scan with a bug: every signal one row late."""
+
+    def signal_rows(self, candles: object) -> list[int]:
+        return [row + 1 for row in super().signal_rows(candles) if row + 1 < len(candles)]  # type: ignore[arg-type]
+
+
+def test_the_scan_check_for_plugin_authors_names_the_first_wrong_row() -> None:
+    import pytest
+
+    from tradekit.testing import assert_scan_matches_on_bar
+
+    bars = _spiky(4, 300, "KRW-BTC", 1_600_000_000_000 - 1_600_000_000_000 % 3_600_000)
+    config = BreakoutConfig(lookback=5)
+    signals = assert_scan_matches_on_bar(lambda: BreakoutStrategy(config), bars)
+    assert signals
+    first = min(signals)
+    with pytest.raises(AssertionError, match=f"row {first}: on_bar signals"):
+        assert_scan_matches_on_bar(lambda: ScansOneRowLate(config), bars)
+    with pytest.raises(AssertionError, match="has no signal_rows"):
+        assert_scan_matches_on_bar(OnBarOnly, bars)  # type: ignore[arg-type]

@@ -270,6 +270,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "tradekit.analytics",
             "tradekit.report",
             "tradekit.performance",
+            "tradekit.numpy_columns",
             "tradekit.optimize",
         ),
     ),

@@ -11,7 +11,7 @@ import pytest
 from tradekit.analytics import PriceSeries
 from tradekit.engine.core import TradeRecord
 from tradekit.models import Bar, Fill, Side
-from tradekit.report import _envelope, render_html
+from tradekit.report import _candles, _envelope, render_html
 from tradekit.testing import random_walk_bars
 
 H = 3_600_000
@@ -63,6 +63,37 @@ def test_lines_are_thinned_to_each_slices_low_and_high() -> None:
     assert len(picked) <= 1_001
     assert {54_321, 77_777, 99_999} <= set(picked)
     assert picked == sorted(picked)
+
+
+def test_each_slice_keeps_its_first_low_and_first_high_in_time_order() -> None:
+    # Flat stretches and repeated lows and highs: the first of equals is the one drawn.
+    values = [float((i // 37) % 5 + (i % 3 == 0)) for i in range(10_007)]
+    n, buckets = len(values), 100
+    both: list[int] = []
+    lows: list[int] = []
+    for k in range(buckets):
+        start, end = k * n // buckets, (k + 1) * n // buckets
+        part = values[start:end]
+        lo, hi = start + part.index(min(part)), start + part.index(max(part))
+        both += sorted({lo, hi})
+        lows.append(lo)
+    assert _envelope(n, values, buckets=buckets) == [*both, n - 1]
+    assert _envelope(n, values, buckets=buckets, highs=False) == [*lows, n - 1]
+
+
+def test_candles_of_a_day_hold_the_bars_of_one_kst_day_and_skip_empty_days() -> None:
+    bars = random_walk_bars(24 * 400, seed=6)
+    bars = bars[:2_000] + bars[2_500:]  # three weeks without data
+    series = PriceSeries.of("KRW-BTC", bars)
+    candles, width = _candles(series, H)
+    assert width == 2 * 24 * H
+    by_slot: dict[int, list[Bar]] = {}
+    for bar in bars:
+        by_slot.setdefault((bar.time_ms + 9 * H) // width, []).append(bar)
+    assert candles == [
+        (g[0].time_ms, g[0].open, max(b.high for b in g), min(b.low for b in g), g[-1].close)
+        for g in by_slot.values()
+    ]
 
 
 def test_a_long_run_makes_a_small_page_that_still_shows_its_worst_fall() -> None:

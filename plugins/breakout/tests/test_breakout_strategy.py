@@ -139,18 +139,9 @@ def _bars_from(highs_closes_volumes: list[tuple[float, float, float]]) -> list[B
 
 def _scan_matches_on_bar(bars: list[Bar], config: BreakoutConfig) -> int:
     """Assert signal_rows/signal_at give exactly what on_bar gives; return the signal count."""
-    from tradekit.engine.candle_run import BarColumns
-    from tradekit.interfaces import ScansCandles
+    from tradekit.testing import assert_scan_matches_on_bar
 
-    by_bar = BreakoutStrategy(config)
-    expected = {row: s for row, bar in enumerate(bars) if (s := by_bar.on_bar(bar)) is not None}
-    scanner = BreakoutStrategy(config)
-    assert isinstance(scanner, ScansCandles)
-    candles = BarColumns("KRW-BTC", bars)
-    rows = scanner.signal_rows(candles)
-    assert rows == sorted(expected)
-    assert {row: scanner.signal_at(candles, row) for row in rows} == expected
-    return len(rows)
+    return len(assert_scan_matches_on_bar(lambda: BreakoutStrategy(config), bars))
 
 
 @given(

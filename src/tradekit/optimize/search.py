@@ -216,7 +216,6 @@ class Search:
         summary.pop("parameters", None)  # the settings, not a figure; best.yaml has them
         return metrics_of(summary, settings.timeframe.milliseconds)
 
-
     def _columns_of(self, bars: Sequence[Bar]) -> list[BarColumns]:
         """``bars`` split by market into columns, kept for the next trial on the same slice."""
         kept = self._columns.get(id(bars))

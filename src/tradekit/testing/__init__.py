@@ -12,10 +12,10 @@ from typing import Any
 from tradekit.backtest import BacktestResult, run_bars
 from tradekit.builtin.risk import DailyLossLimit, PositionSize
 from tradekit.engine.core import EngineParams
-from tradekit.interfaces import RiskRule, Strategy
-from tradekit.models import Bar
+from tradekit.interfaces import RiskRule, ScansCandles, Strategy
+from tradekit.models import Bar, Signal
 
-__all__ = ["backtest_strategy", "random_walk_bars"]
+__all__ = ["assert_scan_matches_on_bar", "backtest_strategy", "random_walk_bars"]
 
 HOUR_MS = 3_600_000
 
@@ -56,3 +56,37 @@ def backtest_strategy(
         PositionSize(PositionSize.Config()),
     ]
     return run_bars(bars, list(markets), strategy_factory, rules, EngineParams(**params))
+
+
+def assert_scan_matches_on_bar(
+    make_strategy: Callable[[], Strategy], bars: Sequence[Bar]
+) -> dict[int, Signal]:
+    """Check a :class:`~tradekit.interfaces.ScansCandles` strategy against its own ``on_bar``.
+
+    ``bars`` are one market's, oldest first. Two fresh strategies are made: one is fed every
+    bar through ``on_bar``, the other scans the same bars as columns. Returns the signals by
+    row.
+
+    Raises:
+        AssertionError: naming the first row where the scan and ``on_bar`` disagree.
+    """
+    from tradekit.engine.candle_run import BarColumns
+
+    scanner = make_strategy()
+    if not isinstance(scanner, ScansCandles):
+        raise AssertionError(f"{type(scanner).__name__} has no signal_rows/signal_at")
+    by_bar = make_strategy()
+    expected = {row: s for row, bar in enumerate(bars) if (s := by_bar.on_bar(bar)) is not None}
+    candles = BarColumns(bars[0].market if bars else "", bars)
+    rows = list(scanner.signal_rows(candles))
+    if rows != sorted(set(rows)):
+        raise AssertionError(f"signal_rows must be ascending without repeats, got {rows[:20]}")
+    for row in sorted(set(rows) | set(expected)):
+        if row not in expected:
+            raise AssertionError(f"row {row}: the scan signals, on_bar does not")
+        if row not in rows:
+            raise AssertionError(f"row {row}: on_bar signals {expected[row]!r}, the scan does not")
+        found = scanner.signal_at(candles, row)
+        if found != expected[row]:
+            raise AssertionError(f"row {row}: the scan gives {found!r}, on_bar {expected[row]!r}")
+    return expected
