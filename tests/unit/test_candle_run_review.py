@@ -5,9 +5,12 @@ Each test runs the real engine both ways (or the rule both ways) and compares ev
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import assert_same_run
@@ -20,6 +23,7 @@ from tradekit.engine.core import EngineParams
 from tradekit.events import Event, TradingHalted, TradingResumed
 from tradekit.interfaces import AccountView, RiskRule
 from tradekit.models import Bar, OrderIntent, Rejection, Signal
+from tradekit.trading_day import TradingDay
 
 H = 3_600_000
 T0 = 1_600_000_000_000 - 1_600_000_000_000 % (24 * H)
@@ -231,3 +235,51 @@ def test_a_strategy_that_changes_on_bar_is_not_scanned_with_its_parents_scan() -
     plain = run_bars(bars, markets, lambda _m: BreakoutStrategy(config), rules(), EngineParams())
     assert stepped.fills != plain.fills  # the variation matters on these bars
     assert_same_run(skipping, stepped)
+
+
+# -- trading days where daylight saving time starts at midnight -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zone", "start"),
+    [
+        ("America/Santiago", "2021-08-01"),  # 2021-09-05 00:00 does not exist (to 01:00)
+        ("Asia/Beirut", "2014-03-01"),  # 2014-03-30 00:00 does not exist
+        ("America/Havana", "2023-03-01"),  # 2023-03-12 00:00 does not exist
+    ],
+)
+def test_the_day_after_a_midnight_change_ends_at_midnight(zone: str, start: str) -> None:
+    # That day has 23 hours; walking hour by hour must not make it 24 (a day boundary an hour
+    # late all summer), and must agree with a day computed afresh, which the idle-bar path of
+    # the daily loss limit uses when it skips days.
+    t0 = int(datetime.fromisoformat(start).replace(tzinfo=UTC).timestamp() * 1000)
+    walked = TradingDay(zone)
+    for hour in range(90 * 24):
+        t = t0 + hour * H
+        walked.is_new_day(t)
+        fresh = TradingDay(zone)
+        fresh.is_new_day(t)
+        assert (walked.start_ms, walked.end_ms, walked.label) == (
+            fresh.start_ms,
+            fresh.end_ms,
+            fresh.label,
+        ), t
+        local_end = datetime.fromtimestamp(walked.end_ms / 1000, ZoneInfo(zone))
+        assert (local_end.hour, local_end.minute) in ((0, 0), (1, 0)), t
+
+
+def test_the_daily_loss_limit_rolls_at_local_midnight_in_both_runs() -> None:
+    # Santiago: a halt on 2021-09-05 (a 23-hour day), then idle hourly bars into 2021-09-06.
+    zone = "America/Santiago"
+    t = int(datetime(2021, 9, 5, 12, tzinfo=UTC).timestamp() * 1000)
+    pair = [DailyLossLimit(DailyLossLimit.Config(limit=0.05, timezone=zone)) for _ in range(2)]
+    for rule in pair:
+        rule.reset(1000.0)
+        rule.on_bar_close(t - 24 * H, 1000.0)  # 2021-09-04: the next day is walked into
+        assert rule.on_bar_close(t, 900.0) is not None  # halted for 2021-09-05
+    times = [t + i * H for i in range(1, 30)]
+    per_bar = [e for time_ms in times if (e := pair[0].on_bar_close(time_ms, 900.0))]
+    in_bulk = pair[1].on_idle_bars(times, 900.0)
+    assert in_bulk == per_bar
+    resumed = datetime.fromtimestamp(per_bar[0].time_ms / 1000, ZoneInfo(zone))
+    assert resumed.isoformat() == "2021-09-06T00:00:00-03:00"
