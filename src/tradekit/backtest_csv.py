@@ -143,8 +143,9 @@ def _write(table: pa.Table, path: Path) -> None:
         handle.write((",".join(table.column_names) + "\n").encode())
         # quoting_style "none": nothing written needs quotes (market ids, sides and reasons
         # are plain words); pyarrow refuses a value that would need them.
+        # Batches of 64k rows rather than the default 1k: less overhead per row, same bytes.
         pacsv.write_csv(
             table,
             handle,
-            pacsv.WriteOptions(include_header=False, quoting_style="none"),
+            pacsv.WriteOptions(include_header=False, quoting_style="none", batch_size=65_536),
         )

@@ -175,8 +175,10 @@ def backtest_command(config: Path, output: Path, store_results: bool, quiet: boo
         from tradekit.store import Store
 
         store = Store.open(settings.storage.url)
-    if quiet:
-        result = run_backtest(settings)
+    host = process_host()  # the plugins load_config used: not loaded a second time
+    if quiet or not _on_terminal():
+        # Off a terminal the bar is never drawn (it is transient): no rich, no refresh thread.
+        result = run_backtest(settings, host)
     else:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -188,7 +190,7 @@ def backtest_command(config: Path, output: Path, store_results: bool, quiet: boo
             transient=True,
         ) as bar:
             task = bar.add_task("backtest", total=None)
-            result = run_backtest(settings, progress=lambda n: bar.update(task, completed=n))
+            result = run_backtest(settings, host, progress=lambda n: bar.update(task, completed=n))
     summary = result.summary  # computed once for the files and the table
     paths = write_report(result, output, summary)
     if not quiet:
@@ -230,6 +232,13 @@ def run_command(config: Path, hosted: bool) -> None:
         anyio.run(run_until_stopped, bot)
     except BaseExceptionGroup as group:
         raise _single_cause(group) from None
+
+
+def _on_terminal() -> bool:
+    """Whether rich would draw a progress bar: its console (stdout) is a terminal."""
+    from rich import get_console
+
+    return get_console().is_terminal
 
 
 def _hosted(settings: Settings) -> Settings:

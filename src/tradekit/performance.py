@@ -47,18 +47,18 @@ def sharpe(equity: Sequence[float], start: float, period_ms: int) -> float | Non
     n = len(values)
     if n < 2:
         return None
-    previous = np.empty(n)
-    previous[0] = start
-    previous[1:] = values[:-1]
+    returns = np.empty(n)
+    returns[0] = values[0] / start if start else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        returns = values / previous
+        np.divide(values[1:], values[:-1], out=returns[1:])
     returns -= 1.0
-    returns[previous == 0] = 0.0  # no return on nothing
+    if not values[:-1].all():
+        returns[1:][values[:-1] == 0] = 0.0  # no return on nothing
+    squares = returns * returns
     # Cumulative sums add in order, one value after another: the same total, to the last
     # bit, as a plain loop (np.sum adds pairwise, which differs in the last bits).
-    total = float(np.cumsum(returns)[-1])
-    returns *= returns
-    total_sq = float(np.cumsum(returns)[-1])
+    total = float(np.cumsum(returns, out=returns)[-1])
+    total_sq = float(np.cumsum(squares, out=squares)[-1])
     mean = total / n
     variance = (total_sq - n * mean * mean) / (n - 1)
     if variance <= 0:
@@ -68,14 +68,17 @@ def sharpe(equity: Sequence[float], start: float, period_ms: int) -> float | Non
 
 def summarize_trades(trades: Sequence[TradeRecord]) -> dict[str, float | int | None]:
     """Trades, win rate, profit factor and average trade return."""
-    wins = [t.pnl for t in trades if t.pnl > 0]
-    losses = [-t.pnl for t in trades if t.pnl <= 0]
+    pnls = [t.pnl for t in trades]
+    wins = [p for p in pnls if p > 0]
+    losses = [-p for p in pnls if p <= 0]
     gross_loss = sum(losses)
+    # TradeRecord.return_, from the P&L at hand rather than a second time from the record.
+    returns = [p / t.cost if t.cost else 0.0 for p, t in zip(pnls, trades, strict=True)]
     return {
         "trades": len(trades),
         "wins": len(wins),
         "losses": len(losses),
         "win_rate": len(wins) / len(trades) if trades else None,
         "profit_factor": sum(wins) / gross_loss if gross_loss > 0 else None,
-        "average_trade_return": (sum(t.return_ for t in trades) / len(trades) if trades else None),
+        "average_trade_return": sum(returns) / len(trades) if trades else None,
     }

@@ -51,3 +51,32 @@ def test_the_builtin_rules_pass() -> None:
         [PositionSize(PositionSize.Config(fraction=0.05))],  # type: ignore[arg-type,return-value]
     )
     assert [rule.halted for rule in core.risk_rules] == [False]
+
+
+def test_position_size_keeps_every_other_field_of_the_intent() -> None:
+    """PositionSize builds the resized intent field by field (attrs.evolve is slow per call)."""
+    import attrs
+
+    from tradekit.builtin.risk import PositionSize
+    from tradekit.models import ExitPlan, OrderIntent, Side, Signal
+
+    assert [f.name for f in attrs.fields(OrderIntent)] == [
+        "market",
+        "side",
+        "price",
+        "quantity",
+        "reason",
+        "time_ms",
+        "signal",
+    ], "a field was added to OrderIntent: PositionSize.check must copy it"
+    signal = Signal("KRW-ETH", 7, "buy", 2000.0, ExitPlan(stop_loss=0.02), 0.5, "why", "s")
+    intent = OrderIntent("KRW-ETH", Side.BUY, 2000.0, None, "entry", 7, signal)
+
+    class Account:
+        cash = equity = 1_000_000.0
+
+        def position(self, market: str) -> None:
+            return None
+
+    sized = PositionSize(PositionSize.Config(fraction=0.1)).check(intent, Account())
+    assert sized == attrs.evolve(intent, quantity=50.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from tradekit.analytics import PriceSeries
 from tradekit.engine.core import TradeRecord
 from tradekit.models import Bar, Fill, Side
-from tradekit.report import _candles, _envelope, render_html
+from tradekit.report import _candles, _envelope, _kst, _Minutes, _utc, _when, render_html
 from tradekit.testing import random_walk_bars
 
 H = 3_600_000
@@ -94,6 +95,17 @@ def test_candles_of_a_day_hold_the_bars_of_one_kst_day_and_skip_empty_days() -> 
         (g[0].time_ms, g[0].open, max(b.high for b in g), min(b.low for b in g), g[-1].close)
         for g in by_slot.values()
     ]
+
+
+def test_times_written_together_read_as_written_one_by_one() -> None:
+    rng = random.Random(8)
+    times = [rng.randrange(-2_000_000_000_000, 6_000_000_000_000) for _ in range(2_000)]
+    # Before 1970, on a minute's edge, and in year 68, which strftime writes without a 0.
+    times += [0, -1, 59_999, 60_000, -15_000_000_000_000, -60_000_000_000_000]
+    minutes = _Minutes(times)
+    assert [minutes.kst(t) for t in times] == [_kst(t) for t in times]
+    assert [minutes.utc(t) for t in times] == [_utc(t) for t in times]
+    assert [minutes.when(t) for t in times] == [_when(t) for t in times]
 
 
 def test_a_long_run_makes_a_small_page_that_still_shows_its_worst_fall() -> None:

@@ -104,7 +104,8 @@ def checked_columns(
     ok = pc.and_(ok, pc.and_(pc.less_equal(o, h), pc.less_equal(lo, c)))
     ok = pc.and_(ok, pc.and_(pc.less_equal(c, h), pc.greater_equal(v, 0)))
     ok = pc.and_(ok, pc.and_(pc.greater_equal(stamp, 0), pc.less_equal(stamp, MAX_MS)))
-    if milliseconds:
+    if milliseconds or _all_milliseconds(stamp):
+        # No time below SECONDS_LIMIT (the usual file): no row needs the seconds arithmetic.
         ms = stamp
         whole = pc.equal(pc.floor(stamp), stamp)
     else:
@@ -121,15 +122,29 @@ def checked_columns(
     return times, [_to_array(col, "d") for col in values]
 
 
+def _all_milliseconds(stamp: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether no time is below :data:`SECONDS_LIMIT` (False if unsure: NaN, all null)."""
+    import pyarrow.compute as pc
+
+    least = pc.min(stamp).as_py()
+    return least is not None and least >= SECONDS_LIMIT
+
+
 def _to_array(column: pa.Array | pa.ChunkedArray, typecode: str) -> array[Any]:
     """A copy of a null-free 8-byte Arrow column (chunked or not) as an ``array``."""
-    out: array[Any] = array(typecode)
+    # Allocated whole, then filled chunk by chunk: appending chunk after chunk would grow the
+    # array a few percent at a time, reallocating it over and over.
+    out: array[Any] = array(typecode, b"\0" * 8) * len(column)
+    into = memoryview(out).cast("B")
+    at = 0
     for chunk in getattr(column, "chunks", [column]):
         data = chunk.buffers()[1]
         if data is None:  # an empty chunk
             continue
-        start = chunk.offset * 8
-        out.frombytes(memoryview(data)[start : start + len(chunk) * 8])
+        start, size = chunk.offset * 8, len(chunk) * 8
+        into[at : at + size] = memoryview(data).cast("B")[start : start + size]
+        at += size
+    into.release()  # an array with a view on it cannot grow: callers may append
     return out
 
 

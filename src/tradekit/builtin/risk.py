@@ -61,7 +61,16 @@ class PositionSize:
         quantity = floor8(account.equity * self.fraction / intent.price)
         if quantity <= 0:
             return Rejection(self.name, f"equity {account.equity!r} too small for an entry")
-        return attrs.evolve(intent, quantity=quantity)
+        # attrs.evolve, spelled out: evolve inspects the class on every call (3 µs an entry).
+        return OrderIntent(
+            intent.market,
+            intent.side,
+            intent.price,
+            quantity,
+            intent.reason,
+            intent.time_ms,
+            intent.signal,
+        )
 
 
 @attrs.frozen

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ import click
 from tradekit.errors import ConfigError, TradekitError
 
 if TYPE_CHECKING:
+    import urllib.request
     from urllib.error import HTTPError
 
     from rich.console import RenderableType
@@ -83,12 +83,19 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """Redirects are not followed: urllib would copy the ``Authorization`` header to whatever
-    host the ``Location`` names (from https down to http too). A control API never redirects."""
+def _no_redirects() -> urllib.request.BaseHandler:
+    """A handler that follows no redirect: urllib would copy the ``Authorization`` header to
+    whatever host the ``Location`` names (from https down to http too). A control API never
+    redirects."""
+    # Defined here, not at the top: urllib.request (http.client, ssl) is not imported by every
+    # other command of the CLI that imports this module.
+    import urllib.request
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return NoRedirects()
 
 
 def fetch_state(url: str, token: str | None, timeout: float = 5.0) -> dict[str, Any]:
@@ -109,7 +116,7 @@ def fetch_state(url: str, token: str | None, timeout: float = 5.0) -> dict[str, 
     if token:
         headers["Authorization"] = f"Bearer {token}"
     # A proxy from the environment must not stand between us and a bot on this machine.
-    handlers: list[urllib.request.BaseHandler] = [_NoRedirects()]
+    handlers: list[urllib.request.BaseHandler] = [_no_redirects()]
     if _is_loopback(base):
         handlers.append(urllib.request.ProxyHandler({}))
     opener = urllib.request.build_opener(*handlers)
