@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 __all__ = ["TradingDay"]
 
 _DAY_MS = 86_400_000
+_MS = timedelta(milliseconds=1)
 
 
 class TradingDay:
@@ -49,9 +50,16 @@ class TradingDay:
             return False
         if self._known and time_ms < self.end_ms + _DAY_MS:
             # Most likely the next day: it starts where the current one ends and lasts 24 h
-            # unless the zone's offset changes during it (daylight saving time).
+            # unless the zone's offset changes during it (daylight saving time) or right at
+            # its start (a midnight that does not exist: that day starts at 01:00, 23 h long).
             start, end = self.end_ms, self.end_ms + _DAY_MS
-            if time_ms < end and self._offset_at(end) == self._end_offset:
+            offset = self._end_offset
+            if (
+                time_ms < end
+                and offset is not None
+                and (start + offset // _MS) % _DAY_MS == 0
+                and self._offset_at(end) == offset
+            ):
                 self.start_ms, self.end_ms, self._label = start, end, ""
                 return True
         local = datetime.fromtimestamp(time_ms / 1000, self.zone)

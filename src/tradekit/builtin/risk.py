@@ -168,7 +168,8 @@ class DailyLossLimit:
         With the equity unchanged, the first bar of a day does all there is to do that day:
         it rolls the day and halts if need be; the rest of the day passes the per-bar test.
         Once a day has rolled over within the run, its reference is this same equity, and so
-        is every later day's: nothing changes after that but the day itself.
+        is every later day's: nothing changes after that but the day itself, unless that day
+        halted at once (equity below zero), in which case every later day halts again.
         """
         events: list[Event] = []
         last = len(times_ms) - 1
@@ -177,11 +178,11 @@ class DailyLossLimit:
             event = self.on_bar_close(times_ms[i], equity)
             if event is not None:
                 events.append(event)
-            if i > 0:
+            if i > 0 and not self.halted:
                 if times_ms[last] >= self._day_end:
                     self.on_bar_close(times_ms[last], equity)
                 break
-            i = bisect_left(times_ms, self._day_end, 1)
+            i = bisect_left(times_ms, self._day_end, i + 1)
         return events
 
     def check(self, intent: OrderIntent, account: AccountView) -> OrderIntent | Rejection:

@@ -55,7 +55,26 @@ def bars_of(candles: CandleArrays) -> Iterator[Bar]:
 
 def scans_all(core: TradingCore) -> bool:
     """True when every market's strategy can scan its candles ahead."""
-    return all(isinstance(state.strategy, ScansCandles) for state in core.states.values())
+    return all(_scans(state.strategy) for state in core.states.values())
+
+
+def _scans(strategy: object) -> bool:
+    # A subclass that changes on_bar but inherits the scan would be scanned by rules that are
+    # no longer its own: its scan must be defined where its on_bar is, or below.
+    if not isinstance(strategy, ScansCandles):
+        return False
+    mro = type(strategy).__mro__
+    if any(
+        name in getattr(strategy, "__dict__", ()) for name in ("on_bar", "signal_rows", "signal_at")
+    ):
+        return False  # set on the instance: where it comes from cannot be told
+    on_bar, rows, at = (
+        next((cls for cls in mro if name in vars(cls)), None)
+        for name in ("on_bar", "signal_rows", "signal_at")
+    )
+    if on_bar is None or rows is None or at is None:
+        return False
+    return issubclass(rows, on_bar) and issubclass(at, on_bar)
 
 
 def run_candles(

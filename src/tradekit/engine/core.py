@@ -133,10 +133,6 @@ def _fill_time(fill: Fill) -> int:
     return fill.time_ms
 
 
-def _event_time(event: Event) -> int:
-    return event.time_ms
-
-
 class TradingCore(Account):
     """One account trading one or several markets; the only writer of trading state.
 
@@ -217,7 +213,12 @@ class TradingCore(Account):
         ]
         self._on_bar_close = [rule.on_bar_close for rule in watching]
         self._watching = watching
-        self._idle_in_bulk = all(isinstance(rule, SkipsIdleBars) for rule in watching)
+        # Idle bars go to a rule in bulk only when it is the one rule watching: the events of
+        # several could not be put back in bar order (bars of several markets share a time,
+        # and a rule may give an event another time than its bar's).
+        self._idle_in_bulk = len(watching) <= 1 and all(
+            isinstance(rule, SkipsIdleBars) for rule in watching
+        )
         self.exposed_bars = 0
         self.paused = False
         #: Why new entries are refused in every market (e.g. the store is failing), or None.
@@ -396,8 +397,6 @@ class TradingCore(Account):
             events: list[Event] = []
             for rule in watching:
                 events += rule.on_idle_bars(times_ms, equity)  # type: ignore[attr-defined]
-            if len(watching) > 1:
-                events.sort(key=_event_time)  # bar by bar, in rule order within a bar
         else:
             on_bar_close = self._on_bar_close
             events = [

@@ -135,8 +135,10 @@ class BreakoutStrategy:
         close = np.asarray(candles.close, dtype=np.float64)
         # on_bar's round(volume * 1e8): the same product, rounded half to even.
         units = np.rint(np.asarray(candles.volume, dtype=np.float64) * _VOLUME_UNITS)
-        biggest = float(units.max()) if n else 0.0
-        if biggest * lookback * max(self._lhs_scale, self._rhs_scale) >= 2.0**62:
+        # In exact integers: the scales of a factor such as 1e-300 are too big for a float,
+        # and with every volume zero they still must not reach numpy's 64-bit products.
+        biggest = max(int(units.max()), 1)
+        if biggest * lookback * max(self._lhs_scale, self._rhs_scale) >= 2**62:
             return self._rows_bar_by_bar(candles)
         window_high = _window_max(high, lookback)  # [j]: max of high[j : j + lookback]
         breakout = close[lookback:] > window_high[:-1]
