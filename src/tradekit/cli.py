@@ -177,7 +177,7 @@ def backtest_command(config: Path, output: Path, store_results: bool, quiet: boo
         store = Store.open(settings.storage.url)
     host = process_host()  # the plugins load_config used: not loaded a second time
     if quiet or not _on_terminal():
-        # Off a terminal the bar is never drawn (it is transient): no rich, no refresh thread.
+        # Off a terminal the bar is never drawn (it is transient): no display to refresh.
         result = run_backtest(settings, host)
     else:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 from array import array
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tradekit.builtin.candle_columns import (
@@ -146,16 +147,22 @@ def _read_fast(path: Path) -> Columns | None:
             # Columns not read are not decoded: check the whole file is UTF-8 as the row
             # reader would.
             path.read_bytes().decode("utf-8")
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(skip_rows=1, column_names=names),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(wanted, pa.float64()),
-                include_columns=wanted,
-                null_values=[],
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        with ThreadPoolExecutor(1) as parser:
+            parsed = parser.submit(
+                pacsv.read_csv,
+                path,
+                read_options=pacsv.ReadOptions(skip_rows=1, column_names=names),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(wanted, pa.float64()),
+                    include_columns=wanted,
+                    null_values=[],
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            # The checks' compute functions are imported while pyarrow parses: the import
+            # holds the GIL for tens of milliseconds, the parsing releases it.
+            import pyarrow.compute
+        table = parsed.result()
     except (pa.ArrowException, OSError, UnicodeDecodeError):
         return None
     if table.num_rows == 0:
