@@ -158,6 +158,33 @@ class Bar:
         )
 
 
+_SET_BAR = tuple(
+    Bar.__dict__[name].__set__
+    for name in ("market", "time_ms", "open", "high", "low", "close", "volume")
+)
+
+
+def trusted_bar(
+    market: str, time_ms: int, open_: float, high: float, low: float, close: float, volume: float
+) -> Bar:
+    """A :class:`Bar` of values checked already (a checked file's row), not checked again.
+
+    The slots are filled through their descriptors, as ``Bar()`` fills them through
+    ``object.__setattr__`` (a frozen class), minus the check and the Python-level ``__init__``:
+    about 0.5 µs a bar instead of 0.8. The result is an ordinary, frozen ``Bar``.
+    """
+    bar: Bar = object.__new__(Bar)
+    set_market, set_time, set_open, set_high, set_low, set_close, set_volume = _SET_BAR
+    set_market(bar, market)
+    set_time(bar, time_ms)
+    set_open(bar, open_)
+    set_high(bar, high)
+    set_low(bar, low)
+    set_close(bar, close)
+    set_volume(bar, volume)
+    return bar
+
+
 def floor8(x: float) -> float:
     """Round down to 8 decimals, absorbing float noise (``docs/backtests.md#signal``)."""
     return math.floor(x * 1e8 + 1e-6) / 1e8

@@ -175,9 +175,19 @@ def test_progress_counts_every_bar() -> None:
         progress=seen.append,
         keep_events=False,
     )
-    assert seen == sorted(seen)
+    assert seen == sorted(set(seen))  # rising, never the same count twice
     assert seen[-1] == 123_456
     assert len(seen) > 1
+    quiet: list[int] = []  # no signal at all: one idle run to the end, reported once
+    run_candles(
+        [BarColumns("KRW-BTC", random_walk_bars(60_000))],
+        ["KRW-BTC"],
+        lambda _m: BreakoutStrategy(BreakoutConfig(volume_factor=1e9)),
+        _chain(),
+        EngineParams(),
+        progress=quiet.append,
+    )
+    assert quiet == [60_000]
 
 
 # -- the daily loss limit over idle bars ----------------------------------------------------

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from tradekit.engine.core import TradingCore
 from tradekit.errors import StrategyError
 from tradekit.interfaces import CandleArrays, ScansCandles
-from tradekit.models import Bar, Signal
+from tradekit.models import Bar, Signal, trusted_bar
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,8 +114,14 @@ def run_candles(
 
     times = order.times
     step = core.step
+    at = order.at
+    if len(candles) == 1:  # one market: position k is row k (the usual backtest)
+        only = candles[0]
+        market = only.market
+        t, o, h, lo, cl, v = only.times, only.open, only.high, only.low, only.close, only.volume
     next_signal = 0
     next_report = chunk
+    reported = 0
     k = 0
     while k < n:
         if core.idle:
@@ -126,27 +132,31 @@ def run_candles(
                 core.step_idle(times[k:upto], order.last_closes(k, upto))
                 k = upto
                 if progress is not None and k >= next_report:
-                    progress(k)
+                    progress(reported := k)
                     next_report = (k // chunk + 1) * chunk
                 if k == n:
                     break
-        c, row = order.at(k)
-        step(
-            Bar(
-                c.market,
-                c.times[row],
-                c.open[row],
-                c.high[row],
-                c.low[row],
-                c.close[row],
-                c.volume[row],
+        # The rows are checked already (CandleArrays): the bar is not checked again.
+        if len(candles) == 1:
+            step(trusted_bar(market, t[k], o[k], h[k], lo[k], cl[k], v[k]))
+        else:
+            col, row = at(k)
+            step(
+                trusted_bar(
+                    col.market,
+                    col.times[row],
+                    col.open[row],
+                    col.high[row],
+                    col.low[row],
+                    col.close[row],
+                    col.volume[row],
+                )
             )
-        )
         k += 1
         if progress is not None and k >= next_report:
-            progress(k)
+            progress(reported := k)
             next_report = (k // chunk + 1) * chunk
-    if progress is not None and n % chunk:
+    if progress is not None and reported != n:
         progress(n)
     core.finish()
 
