@@ -106,3 +106,16 @@ def test_round_quantity_truncates_and_minimum() -> None:
     assert RULES.round_quantity(Decimal("0.99999")) == Decimal("0.9999")
     assert RULES.meets_minimum(Decimal("0.0001"), 50_000_000)
     assert not RULES.meets_minimum(Decimal("0.00009"), 50_000_000)
+
+
+def test_a_trusted_bar_is_an_ordinary_frozen_bar() -> None:
+    import attrs
+    import pytest
+
+    from tradekit.models import Bar, trusted_bar
+
+    bar = trusted_bar("KRW-BTC", 3_600_000, 10.0, 12.0, 9.0, 11.0, 0.5)
+    assert bar == Bar("KRW-BTC", 3_600_000, 10.0, 12.0, 9.0, 11.0, 0.5)
+    assert hash(bar) == hash(Bar("KRW-BTC", 3_600_000, 10.0, 12.0, 9.0, 11.0, 0.5))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        bar.close = 1.0  # type: ignore[misc]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from tradekit.errors import DataError
-from tradekit.models import Bar, Timeframe
+from tradekit.models import Bar, Timeframe, trusted_bar
 from tradekit.spacing import SpacingCheck
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class CandleColumns:
         """The bars, created as they are asked for (the floats of a million rows never exist
         all at once)."""
         return map(
-            _checked_bar,
+            trusted_bar,
             repeat(self.market),
             self.times,
             self.open,
@@ -179,32 +179,6 @@ class CandleColumns:
             self.close,
             self.volume,
         )
-
-
-_SET_MARKET, _SET_TIME, _SET_OPEN, _SET_HIGH, _SET_LOW, _SET_CLOSE, _SET_VOLUME = (
-    Bar.__dict__[name].__set__
-    for name in ("market", "time_ms", "open", "high", "low", "close", "volume")
-)
-
-
-def _checked_bar(
-    market: str, time_ms: int, o: float, h: float, lo: float, c: float, v: float
-) -> Bar:
-    """A :class:`Bar` of values already checked, built without checking them again.
-
-    The slots are filled through their descriptors, as ``Bar()`` fills them through
-    ``object.__setattr__`` (a frozen class), minus the check: 0.5 µs a bar instead of 0.8,
-    a tenth of a whole backtest's time per bar. The result is an ordinary, frozen ``Bar``.
-    """
-    bar: Bar = object.__new__(Bar)
-    _SET_MARKET(bar, market)
-    _SET_TIME(bar, time_ms)
-    _SET_OPEN(bar, o)
-    _SET_HIGH(bar, h)
-    _SET_LOW(bar, lo)
-    _SET_CLOSE(bar, c)
-    _SET_VOLUME(bar, v)
-    return bar
 
 
 def ordered_columns(
