@@ -204,6 +204,19 @@ def backtest_command(config: Path, output: Path, store_results: bool, quiet: boo
         with store:
             run_id = store_result(store, settings, result)
         click.echo(f"stored run {run_id} in {safe_url(settings.storage.url)}")
+    _skip_final_collection()
+
+
+def _skip_final_collection() -> None:
+    """Keep what is alive now out of the garbage collection Python runs as it exits.
+
+    Everything is written and closed; tracing the hundreds of thousands of objects the
+    imported libraries hold, only to free memory the process gives back anyway, took about a
+    tenth of a second of a million-bar backtest. Exit handlers still run.
+    """
+    import gc
+
+    gc.freeze()
 
 
 @cli.command("run")

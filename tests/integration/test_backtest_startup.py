@@ -28,7 +28,8 @@ except SystemExit as exc:
 else:
     code = 0
 modules = ["rich.progress", "urllib.request", "http.client"]
-print(json.dumps({"code": code, "loads": len(loads),
+import gc
+print(json.dumps({"code": code, "loads": len(loads), "frozen": gc.get_freeze_count(),
                   "imported": [m for m in modules if m in sys.modules]}))
 """
 
@@ -55,6 +56,9 @@ def test_a_backtest_off_a_terminal_loads_plugins_once_and_no_progress_bar(tmp_pa
     # the HTTP client of `tradekit status`.
     assert result["imported"] == []
     assert (tmp_path / "summary.json").is_file()
+    # Done: what is alive is kept out of the collection Python runs on its way out.
+    assert isinstance(result["frozen"], int)
+    assert result["frozen"] > 10_000
 
 
 def test_the_cli_does_not_import_the_http_client_of_tradekit_status() -> None:
