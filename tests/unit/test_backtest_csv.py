@@ -7,6 +7,8 @@ from array import array
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from tradekit.backtest_csv import write_equity_csv, write_fills_csv
 from tradekit.models import Fill, Side
 
@@ -95,3 +97,25 @@ def test_times_outside_four_digit_years_take_the_slow_path_alike() -> None:
     text = pc.cast(pc.cast(year_10000, pa.timestamp("ms")), pa.string())
     assert _iso_fixed_width(text) is None
     assert _iso(year_10000)[0].as_py() == iso(T)
+
+
+def test_equity_written_a_slice_at_a_time_is_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    from tradekit import backtest_csv
+
+    rng = random.Random(5)
+    times = array("q", (1_600_000_000_000 + i * 3_600_000 for i in range(1000)))
+    values = array("d")
+    for _ in range(1000):  # flat runs that cross the slices' edges, and changes within them
+        values.append(values[-1] if values and rng.random() < 0.8 else rng.uniform(-1e7, 1e7))
+    whole, sliced, empty = tmp_path / "whole.csv", tmp_path / "sliced.csv", tmp_path / "e.csv"
+    backtest_csv.write_equity_csv(times, values, whole)
+    monkeypatch.setattr(backtest_csv, "_EQUITY_ROWS", 7)
+    backtest_csv.write_equity_csv(times, values, sliced)
+    assert sliced.read_bytes() == whole.read_bytes()
+    assert whole.read_text().count("\n") == 1001
+    backtest_csv.write_equity_csv(array("q"), array("d"), empty)
+    assert empty.read_text() == "time_ms,time,equity\n"
