@@ -473,8 +473,8 @@ def _drawdown_chart(result: ReportData, a: Analysis) -> str:
     body = [plot.frame(lambda v: _pct(v, 0, sign=False), zero=0.0)]
     if bench:
         body.append(f'<path d="{plot.path(bench)}" class="line" stroke="{_GREY}"/>')
-        worst = a.benchmark_drawdown.periods[0].depth if a.benchmark_drawdown else 0.0
         if a.benchmark_drawdown and a.benchmark_drawdown.periods:
+            worst = a.benchmark_drawdown.periods[0].depth
             body.append(_end_label(plot, t1, -worst, f"{_pct(-worst, 1, False)} B&H", "#57606a"))
     area = plot.path(strategy) + f"L{plot.x(strategy[-1][0]):.1f},{plot.y(0):.1f}"
     area += f"L{plot.x(strategy[0][0]):.1f},{plot.y(0):.1f}Z"

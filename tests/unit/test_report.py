@@ -192,3 +192,13 @@ def test_no_bars_says_so() -> None:
     run = _run(random_walk_bars(1), [10_000_000.0], [], [])
     run.equity_times, run.equity_values, run.prices = [], [], {}
     assert "<p>No bars were processed.</p>" in render_html(run)
+
+
+def test_a_market_that_never_falls_renders_without_a_buy_and_hold_drawdown() -> None:
+    """Buying and holding never went below its peak (one bar closing above its open, or a
+    market that only rose): there is no deepest fall to label, and the page still renders."""
+    bars = [Bar("KRW-BTC", 1_600_000_000_000, 100.0, 110.0, 90.0, 105.0, 1.0)]
+    html = render_html(_run(bars, [10_000_000.0], [], []))
+    drawdown = html.split("Drawdown (below the previous peak)", 1)[1].split("</section>", 1)[0]
+    assert "strategy</text>" in drawdown
+    assert "B&amp;H</text>" not in drawdown  # no buy-and-hold fall to label
