@@ -10,6 +10,7 @@ import attrs
 import pytest
 
 from tradekit.analytics import PriceSeries
+from tradekit.builtin.candle_columns import MAX_MS
 from tradekit.engine.core import TradeRecord
 from tradekit.models import Bar, Fill, Side
 from tradekit.report import _candles, _envelope, _kst, _Minutes, _utc, _when, render_html
@@ -202,3 +203,16 @@ def test_a_market_that_never_falls_renders_without_a_buy_and_hold_drawdown() -> 
     drawdown = html.split("Drawdown (below the previous peak)", 1)[1].split("</section>", 1)[0]
     assert "strategy</text>" in drawdown
     assert "B&amp;H</text>" not in drawdown  # no buy-and-hold fall to label
+
+
+@pytest.mark.xfail(
+    raises=OverflowError,
+    strict=True,
+    reason="known: candle files may hold times up to MAX_MS (end of 9999 UTC), but the "
+    "report's KST months and labels pass year 9999 from 15:00 UTC that day",
+)
+def test_bars_up_to_the_last_time_a_candle_file_may_hold_render() -> None:
+    last = MAX_MS + 1 - H  # the last whole hour the candle check accepts
+    bars = [Bar("KRW-BTC", last - k * H, 100.0, 103.0, 99.0, 101.0, 5.0) for k in range(12)][::-1]
+    html = render_html(_run(bars, [10_000_000.0] * 12, [], []))
+    assert "Drawdown (below the previous peak)" in html
