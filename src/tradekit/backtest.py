@@ -24,6 +24,8 @@ from tradekit.models import Bar, Fill, Timeframe
 from tradekit.performance import max_drawdown, sharpe, summarize_trades
 
 if TYPE_CHECKING:
+    from tradekit.builtin.csv_source import CsvCandleSource
+    from tradekit.builtin.parquet_candles import ParquetCandleSource
     from tradekit.store import Store
 
 __all__ = [
@@ -38,6 +40,15 @@ __all__ = [
 ]
 
 _CHUNK = 50_000
+
+
+def _checked_column_sources() -> tuple[type[CsvCandleSource], type[ParquetCandleSource]]:
+    from tradekit.builtin.csv_source import CsvCandleSource
+    from tradekit.builtin.parquet_candles import ParquetCandleSource
+
+    return (CsvCandleSource, ParquetCandleSource)
+
+
 _KEPT_EVENTS = (EntryRejected, TradingHalted, TradingResumed)
 
 
@@ -217,9 +228,10 @@ def run_backtest(
     candles: list[CandleArrays] = []
     for market in settings.markets:
         source = host.open_candle_source(settings.backtest.data[market])
-        if hasattr(source, "columns"):
-            # The file readers hold the candles as columns already: the report's prices are
-            # those columns, not a copy made bar by bar.
+        if isinstance(source, _checked_column_sources()):
+            # The file readers hold the candles as columns already, every row checked: the
+            # engine and the report's prices use those columns, not bars made one by one.
+            # (Another plugin's source gives bars, each checked as it is made.)
             columns = source.columns(market, settings.timeframe)
             prices[market] = PriceSeries(
                 market, columns.times, columns.open, columns.high, columns.low, columns.close
@@ -242,8 +254,8 @@ def run_backtest(
     else:  # a source that only gives bars: every market is read bar by bar
         from tradekit.engine.candle_run import bars_of
 
-        for columns in candles:
-            streams[columns.market] = bars_of(columns)
+        for checked in candles:
+            streams[checked.market] = bars_of(checked)
         result = run_bars(merge_markets(streams, settings.markets), *args)
     return attrs.evolve(result, prices=prices, parameters=backtest_parameters(settings))
 

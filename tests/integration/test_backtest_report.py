@@ -72,3 +72,37 @@ def test_report_marks_and_lists_every_round_trip(example: tuple[BacktestResult, 
     years = re.findall(r"<tr><th>(\d{4})</th>", page)
     assert years == ["2017", "2018", "2019", "2020"]
     assert "2017-07-01 20:00 KST = 2017-07-01 11:00 UTC" in page
+
+
+def test_another_plugins_candle_source_is_read_bar_by_bar(tmp_path: Path) -> None:
+    """Only the built-in readers' columns are known to be checked; any other source's
+    candles come through its ``bars``, each checked as it is made, even if it has columns."""
+    from tradekit.builtin.csv_source import CsvCandleSource
+    from tradekit.hookspecs import hookimpl
+    from tradekit.models import Timeframe
+    from tradekit.plugins import PluginInfo
+
+    real = CsvCandleSource(EXAMPLE.parent / "data" / "bithumb_btc_krw_1h.csv")
+
+    class Source:
+        def columns(self, market: str, timeframe: Timeframe) -> object:
+            raise AssertionError("the columns of a plugin's source are not trusted")
+
+        def bars(self, market: str, timeframe: Timeframe) -> object:
+            return real.bars(market, timeframe)
+
+    class Plugin:
+        @hookimpl
+        def open_candle_source(self, uri: str) -> object | None:
+            return Source() if uri.startswith("mine://") else None
+
+    host = load_plugins()
+    host.register(Plugin(), PluginInfo("mine", "tradekit-mine", "0.1"))
+    text = EXAMPLE.read_text(encoding="utf-8").replace("data/bithumb_btc_krw_1h.csv", "mine://btc")
+    config = tmp_path / "mine.yaml"
+    config.write_text(text, encoding="utf-8")
+    mine = run_backtest(load_settings(config, host), host)
+    from_file = run_backtest(load_settings(EXAMPLE, load_plugins()))
+    assert len(mine.fills) > 500
+    assert mine.fills == from_file.fills
+    assert list(mine.equity_values) == list(from_file.equity_values)
