@@ -210,10 +210,11 @@ def _state(rule: DailyLossLimit) -> tuple[object, ...]:
 @given(
     zone=st.sampled_from(["Asia/Seoul", "America/New_York", "UTC"]),
     before=st.lists(st.floats(900.0, 1100.0), min_size=0, max_size=30),
-    idle_equity=st.floats(900.0, 1100.0),
+    # Below zero too: an overdrawn account (no cash checks) halts again every day.
+    idle_equity=st.one_of(st.floats(900.0, 1100.0), st.floats(-1100.0, -1.0)),
     start_hour=st.integers(0, 24 * 400),
     steps=st.lists(st.sampled_from([1, 1, 1, 2, 5, 23, 24, 25, 300]), min_size=1, max_size=80),
-    limit=st.sampled_from([0.01, 0.05]),
+    limit=st.sampled_from([0.01, 0.05, 1.0]),
 )
 def test_on_idle_bars_is_on_bar_close_for_each_bar(
     zone: str,

@@ -82,36 +82,6 @@ def test_an_overdrawn_account_halts_every_day_in_both_runs() -> None:
     assert_same_run(skipping, stepped)
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    zone=st.sampled_from(["Asia/Seoul", "America/New_York", "UTC"]),
-    idle_equity=st.floats(-1100.0, -1.0),
-    start_hour=st.integers(0, 24 * 30),
-    steps=st.lists(st.sampled_from([1, 2, 5, 23, 24, 25, 300]), min_size=1, max_size=40),
-    limit=st.sampled_from([0.01, 0.05, 1.0]),
-)
-def test_on_idle_bars_below_zero_is_on_bar_close_for_each_bar(
-    zone: str, idle_equity: float, start_hour: int, steps: list[int], limit: float
-) -> None:
-    t = 1_699_999_200_000 + start_hour * H
-    pair = [DailyLossLimit(DailyLossLimit.Config(limit=limit, timezone=zone)) for _ in range(2)]
-    for rule in pair:
-        rule.reset(1000.0, t)
-        rule.on_bar_close(t, idle_equity)
-    times = []
-    for step in steps:
-        t += step * H
-        times.append(t)
-    per_bar = [e for time_ms in times if (e := pair[0].on_bar_close(time_ms, idle_equity))]
-    in_bulk = pair[1].on_idle_bars(times, idle_equity)
-    assert in_bulk == per_bar
-    assert (pair[1].halted, pair[1].reference, pair[1].day.end_ms) == (
-        pair[0].halted,
-        pair[0].reference,
-        pair[0].day.end_ms,
-    )
-
-
 # -- several rules that take idle bars in bulk -------------------------------------------------
 
 
