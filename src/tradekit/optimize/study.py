@@ -305,7 +305,11 @@ class ProcessPool:
         methods = multiprocessing.get_all_start_methods()
         method = "fork" if "fork" in methods else "spawn"
         source: Search | Path = search if method == "fork" else search.path
-        self.capacity = jobs
+        # Two trials per worker handed out: while a worker runs one, its next waits in the
+        # queue, so no worker sits idle while this process asks the sampler for a point
+        # (several ms a trial, as long as a quarter of a backtest): 1.66x with 2 workers
+        # instead of 1.08x.
+        self.capacity = 2 * jobs
         self.broken: str | None = None
         self._ready: queue.Queue[tuple[int, Evaluation]] = queue.Queue()
         self._executor = ProcessPoolExecutor(
