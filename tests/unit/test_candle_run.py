@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import attrs
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import assert_same_run
@@ -264,3 +265,22 @@ def test_the_scan_check_for_plugin_authors_names_the_first_wrong_row() -> None:
         assert_scan_matches_on_bar(lambda: ScansOneRowLate(config), bars)
     with pytest.raises(AssertionError, match="has no signal_rows"):
         assert_scan_matches_on_bar(OnBarOnly, bars)  # type: ignore[arg-type]
+
+
+def test_step_idle_refuses_bars_while_a_position_is_open() -> None:
+    from array import array
+
+    from tradekit.engine.core import TradingCore
+
+    bars = _spiky(3, 400, "KRW-BTC", 1_600_000_000_000 - 1_600_000_000_000 % 3_600_000)
+    core = TradingCore(
+        ["KRW-BTC"], lambda _m: BreakoutStrategy(BreakoutConfig(lookback=5)), _chain()
+    )
+    core.start()
+    for bar in bars:
+        core.step(bar)
+        if not core.idle:
+            break
+    assert not core.idle
+    with pytest.raises(RuntimeError, match="step_idle while something is held"):
+        core.step_idle(array("q", [bars[-1].time_ms + 3_600_000]), {})

@@ -115,7 +115,8 @@ def run_candles(
     times = order.times
     step = core.step
     at = order.at
-    if len(candles) == 1:  # one market: position k is row k (the usual backtest)
+    single = len(candles) == 1
+    if single:  # one market: position k is row k (the usual backtest)
         only = candles[0]
         market = only.market
         t, o, h, lo, cl, v = only.times, only.open, only.high, only.low, only.close, only.volume
@@ -137,7 +138,7 @@ def run_candles(
                 if k == n:
                     break
         # The rows are checked already (CandleArrays): the bar is not checked again.
-        if len(candles) == 1:
+        if single:
             step(trusted_bar(market, t[k], o[k], h[k], lo[k], cl[k], v[k]))
         else:
             col, row = at(k)

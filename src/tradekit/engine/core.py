@@ -10,6 +10,10 @@ by step:
 4. the strategy sees the closed bar: an entry passes the risk chain, the quantity step, the
    minimum order and the free cash, and goes to the port; an exit signal closes the position.
 
+A backtest may hand over a run of bars on which nothing can happen (nothing held, pending or
+being sold, and no signal: :meth:`TradingCore.step_idle`, driven by
+:mod:`tradekit.engine.candle_run`); they extend the equity curve and tell the risk rules.
+
 Live, :meth:`TradingCore.on_trade` tests the same levels on every trade between bars, so an
 exit goes out the moment a trade crosses it. Where the fills come from is the execution
 port's business (:mod:`tradekit.engine.ports`); the port reports them to
@@ -381,7 +385,12 @@ class TradingCore(Account):
         Args:
             times_ms: the bars' open times, in processing order.
             last_closes: for each market with a bar in the run, its last bar's time and close.
+
+        Raises:
+            RuntimeError: the core is not :attr:`idle` (those bars would need :meth:`step`).
         """
+        if not self.idle:
+            raise RuntimeError("step_idle while something is held, pending or being sold")
         if not self._started:
             self.start()
         equity = self.cash
